@@ -1,0 +1,188 @@
+//! One evcxr evaluation context and the child process that runs its code.
+//!
+//! All evcxr calls go through here, so the rest of aula never sees evcxr's
+//! quirks: channels that must be drained while `eval` runs, a child that has
+//! to be killed by process group, compile errors in the generated crate's
+//! coordinates.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result};
+use evcxr::{Error as EvcxrError, EvalContext};
+
+use super::runtime;
+use super::source::{Diagnostic, SourceMap};
+
+/// Lines received on one of evcxr's channels, bounded so a flood cannot grow
+/// the host's memory.
+#[derive(Default)]
+struct Lines {
+    lines: Vec<String>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+#[derive(Clone)]
+pub struct LineBuffer(Arc<Mutex<Lines>>);
+
+impl LineBuffer {
+    fn new() -> Self {
+        LineBuffer(Arc::new(Mutex::new(Lines::default())))
+    }
+
+    fn push(&self, line: String, cap: usize) {
+        let mut l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if l.bytes + line.len() + 1 > cap {
+            l.overflowed = true;
+            return;
+        }
+        l.bytes += line.len() + 1;
+        l.lines.push(line);
+    }
+
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Lines::default();
+    }
+
+    pub fn overflowed(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).overflowed
+    }
+
+    pub fn snapshot(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lines
+            .clone()
+    }
+
+    pub fn contains(&self, line: &str) -> bool {
+        let l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        l.lines.iter().any(|l| l == line)
+    }
+}
+
+/// Kills the context's current child and every process it started. Cheap to
+/// clone and usable from a watchdog thread while `eval` blocks.
+#[derive(Clone)]
+pub struct Killer(Arc<Mutex<std::process::Child>>);
+
+impl Killer {
+    pub fn kill(&self) {
+        let child = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // The child leads its own process group (see `Kernel::start`), so the
+        // group id is its pid; killing the group takes grandchildren with it.
+        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// How an evaluation ended, short of the cell's own output.
+#[derive(Debug)]
+pub enum EvalError {
+    /// rustc rejected the code; positions are already the lesson's.
+    Compile(Vec<Diagnostic>),
+    /// The child process died (killed by us, or crashed).
+    Terminated(String),
+    /// Anything else evcxr reported.
+    Other(String),
+}
+
+pub struct Kernel {
+    ctx: EvalContext,
+    killer: Killer,
+    pub stdout: LineBuffer,
+    pub stderr: LineBuffer,
+    /// Whether `runtime::MODULE` is among the context's items.
+    runtime_loaded: bool,
+    /// Whether anything ran since the last reset.
+    used: bool,
+}
+
+impl Kernel {
+    /// Starts a context (about 3 s: evcxr builds an empty crate). The child
+    /// runs in `workdir`, in a process group of its own; at most `channel_cap`
+    /// bytes of what arrives on evcxr's channels are kept.
+    pub fn start(workdir: &Path, channel_cap: usize) -> Result<Kernel> {
+        let exe = std::env::current_exe().context("finding aula's own executable")?;
+        let mut command = Command::new(exe);
+        command.current_dir(workdir).process_group(0);
+        let (ctx, outputs) = EvalContext::with_subprocess_command(command)
+            .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
+        let stdout = LineBuffer::new();
+        let stderr = LineBuffer::new();
+        for (rx, buf) in [
+            (outputs.stdout, stdout.clone()),
+            (outputs.stderr, stderr.clone()),
+        ] {
+            std::thread::spawn(move || {
+                for line in rx.iter() {
+                    buf.push(line, channel_cap);
+                }
+            });
+        }
+        let killer = Killer(ctx.process_handle());
+        Ok(Kernel {
+            ctx,
+            killer,
+            stdout,
+            stderr,
+            runtime_loaded: false,
+            used: false,
+        })
+    }
+
+    pub fn killer(&self) -> Killer {
+        self.killer.clone()
+    }
+
+    /// Forgets every item and variable and restarts the child, keeping the
+    /// compiled build folder: the next cell sees a fresh context.
+    pub fn reset(&mut self) -> Result<()> {
+        if self.used {
+            self.killer.kill();
+            self.ctx
+                .clear()
+                .map_err(|e| anyhow::anyhow!("resetting an evcxr context: {e}"))?;
+            self.runtime_loaded = false;
+            self.used = false;
+        }
+        Ok(())
+    }
+
+    /// Evaluates the segments as one piece of code, with aula's runtime module
+    /// in front the first time. Compile errors come back in lesson lines.
+    pub fn eval(&mut self, mut map: SourceMap) -> Result<(), EvalError> {
+        if !self.runtime_loaded {
+            map.prepend(runtime::MODULE, None);
+        }
+        self.used = true;
+        self.stdout.clear();
+        self.stderr.clear();
+        match self.ctx.eval(map.code()) {
+            Ok(_) => {
+                self.runtime_loaded = true;
+                Ok(())
+            }
+            Err(EvcxrError::CompilationErrors(errors)) => {
+                Err(EvalError::Compile(map.diagnostics(&errors)))
+            }
+            // Nothing of a failed eval is committed, the runtime module
+            // included, so it goes in front again next time.
+            Err(EvcxrError::SubprocessTerminated(msg)) => Err(EvalError::Terminated(msg)),
+            Err(e) => Err(EvalError::Other(e.to_string())),
+        }
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        // evcxr's drop waits for the child to exit; one stuck in a student's
+        // loop would block us forever.
+        self.killer.kill();
+    }
+}

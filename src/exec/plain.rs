@@ -1,0 +1,296 @@
+//! Plain cells: the notebook part of a lesson, run top to bottom in one
+//! context so later cells see earlier cells' items and variables.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::capture::Capture;
+use super::kernel::{EvalError, Kernel, Killer, LineBuffer};
+use super::runtime;
+use super::shape;
+use super::source::SourceMap;
+use super::{Engine, Event};
+use crate::compare::{Placeholders, compare};
+use crate::lesson::{Cell, CellKind, Lesson};
+use crate::outcome::{CellResult, Failure, Verdict};
+
+pub struct PlainRun {
+    pub results: Vec<CellResult>,
+    /// The plain cells that ran to their end, as they ran: what exercise
+    /// contexts replay to see the same items and variables.
+    pub replayable: Vec<Replay>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Replay {
+    pub index: usize,
+    /// Run inside `{ }`: evcxr cannot keep a variable that borrows, and
+    /// such a cell still runs as a block (its variables stay its own).
+    pub wrapped: bool,
+}
+
+/// Appends a plain cell's code the way it ran in the lesson's context.
+pub fn push_cell(map: &mut SourceMap, cell: &Cell, wrapped: bool) {
+    if wrapped {
+        map.push("{", None);
+    }
+    map.push(&cell.code, Some(cell.line + 1));
+    if wrapped {
+        map.push("}", None);
+    } else if shape::ends_with_expression(&cell.code) {
+        map.push(";", None);
+    }
+}
+
+/// evcxr's refusal to keep a variable that holds a borrow.
+fn cannot_persist(evaluated: &Result<(), EvalError>) -> bool {
+    matches!(evaluated, Err(EvalError::Compile(ds)) if ds.iter().any(|d| d.message.contains("can't be persisted")))
+}
+
+const STOPPED_NONE: u8 = 0;
+const STOPPED_TIMEOUT: u8 = 1;
+const STOPPED_FLOOD: u8 = 2;
+
+/// Kills the context when the cell runs too long or prints too much. Stops
+/// watching when dropped.
+struct Watchdog {
+    reason: Arc<AtomicU8>,
+    done: Arc<AtomicU8>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn spawn(killer: Killer, stdout: LineBuffer, limit: Duration) -> Watchdog {
+        let reason = Arc::new(AtomicU8::new(STOPPED_NONE));
+        let done = Arc::new(AtomicU8::new(0));
+        let thread = {
+            let (reason, done) = (Arc::clone(&reason), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                while done.load(Ordering::SeqCst) == 0 {
+                    let why = if start.elapsed() > limit {
+                        STOPPED_TIMEOUT
+                    } else if stdout.overflowed() {
+                        STOPPED_FLOOD
+                    } else {
+                        STOPPED_NONE
+                    };
+                    if why != STOPPED_NONE {
+                        reason.store(why, Ordering::SeqCst);
+                        killer.kill();
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        Watchdog {
+            reason,
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> u8 {
+        self.done.store(1, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.reason.load(Ordering::SeqCst)
+    }
+}
+
+/// Rebuilds what the cell printed from evcxr's lines. The cell's output is
+/// followed by `\n<sentinel>\n`, so the lines before the sentinel, joined
+/// with `\n`, are exactly the bytes the cell wrote, final newline or not.
+pub fn output_before_sentinel(lines: &[String]) -> Option<String> {
+    let end = lines.iter().position(|l| l == runtime::PLAIN_SENTINEL)?;
+    Some(lines[..end].join("\n"))
+}
+
+pub fn run(
+    engine: &mut Engine,
+    lesson: &Lesson,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<PlainRun> {
+    let mut run = PlainRun {
+        results: Vec::new(),
+        replayable: Vec::new(),
+    };
+    let plain: Vec<usize> = (0..lesson.cells.len())
+        .filter(|&i| lesson.cells[i].kind == CellKind::Plain)
+        .collect();
+    if plain.is_empty() {
+        return Ok(run);
+    }
+    let mut kernel = engine.pool.take()?;
+    for index in plain {
+        let (mut result, mut ran_through) = run_cell(engine, &mut kernel, lesson, index, false)?;
+        let mut wrapped = false;
+        if result.verdict == Verdict::CompileError && result.persist_failure {
+            (result, ran_through) = run_cell(engine, &mut kernel, lesson, index, true)?;
+            wrapped = true;
+        }
+        if ran_through {
+            run.replayable.push(Replay { index, wrapped });
+        }
+        let result = result.result;
+        on_event(Event::CellFinished(lesson, &result));
+        run.results.push(result);
+    }
+    engine.pool.give_back(kernel);
+    Ok(run)
+}
+
+struct Attempt {
+    verdict: Verdict,
+    persist_failure: bool,
+    result: CellResult,
+}
+
+fn run_cell(
+    engine: &mut Engine,
+    kernel: &mut Kernel,
+    lesson: &Lesson,
+    index: usize,
+    wrapped: bool,
+) -> Result<(Attempt, bool)> {
+    let cell = lesson.cell(index);
+    let capture = Capture::create(engine.capture_dir(&format!("cell-{}", cell.line)))?;
+    let opts = engine.options.clone();
+    let mut map = SourceMap::new();
+    map.push(&runtime::plain_prefix(&capture.dir_str()), None);
+    push_cell(&mut map, cell, wrapped);
+    map.push(runtime::PLAIN_SUFFIX, None);
+
+    let start = Instant::now();
+    let watchdog = Watchdog::spawn(kernel.killer(), kernel.stdout.clone(), opts.cell_timeout);
+    let evaluated = kernel.eval(map);
+    let stopped = watchdog.stop();
+
+    // evcxr returns once its channel is empty, but the line it handed over
+    // last may still be on its way into the buffer: wait for the sentinel.
+    let wait_until = Instant::now() + Duration::from_secs(2);
+    while evaluated.is_ok()
+        && !kernel.stdout.contains(runtime::PLAIN_SENTINEL)
+        && Instant::now() < wait_until
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let lines = kernel.stdout.snapshot();
+    let output = output_before_sentinel(&lines);
+    let faults = capture.faults();
+    let stderr = kernel.stderr.snapshot().join("\n");
+
+    let fail = |verdict, message: String| {
+        (
+            verdict,
+            Some(Failure {
+                message,
+                ..Default::default()
+            }),
+        )
+    };
+    let (verdict, failure) = match (&evaluated, stopped) {
+        (_, STOPPED_TIMEOUT) => fail(
+            Verdict::Timeout,
+            format!(
+                "the cell ran for more than {} s and was stopped",
+                opts.cell_timeout.as_secs_f64()
+            ),
+        ),
+        (_, STOPPED_FLOOD) => fail(
+            Verdict::OutputLimit,
+            format!(
+                "the cell wrote more than {} bytes to stdout and was stopped",
+                opts.output_cap
+            ),
+        ),
+        (Err(EvalError::Compile(diagnostics)), _) => (
+            Verdict::CompileError,
+            Some(Failure {
+                message: "the cell does not compile".to_owned(),
+                diagnostics: diagnostics.clone(),
+                ..Default::default()
+            }),
+        ),
+        (Err(EvalError::Other(msg)), _) => fail(Verdict::CompileError, msg.clone()),
+        (Err(EvalError::Terminated(msg)), _) => fail(
+            Verdict::Crashed,
+            format!("the cell's process died: {}", msg.trim()),
+        ),
+        (Ok(()), _) if !faults.is_empty() => fail(
+            Verdict::Panic,
+            format!("the cell panicked: {}", faults[0].message),
+        ),
+        (Ok(()), _) if output.is_none() => fail(
+            Verdict::Panic,
+            format!("the cell stopped early: {}", stderr.trim()),
+        ),
+        (Ok(()), _) => match (&cell.expected, &output) {
+            (Some(expected), Some(actual)) => {
+                let placeholders = Placeholders {
+                    host: &opts.host,
+                    port: None,
+                };
+                match compare(&expected.text, actual, placeholders) {
+                    None => (Verdict::Pass, None),
+                    Some(diff) => (
+                        Verdict::Mismatch,
+                        Some(Failure {
+                            message: "the cell's output differs from the expected output"
+                                .to_owned(),
+                            diff: Some(diff),
+                            ..Default::default()
+                        }),
+                    ),
+                }
+            }
+            _ => (Verdict::Pass, None),
+        },
+    };
+    let ran_through = evaluated.is_ok() && faults.is_empty() && output.is_some();
+    Ok((
+        Attempt {
+            verdict,
+            persist_failure: cannot_persist(&evaluated),
+            result: CellResult {
+                line: cell.line,
+                verdict,
+                checked: cell.expected.is_some(),
+                duration: start.elapsed(),
+                failure,
+            },
+        },
+        ran_through,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_rebuilt_exactly_from_lines() {
+        let s = runtime::PLAIN_SENTINEL;
+        let table: &[(&[&str], Option<&str>)] = &[
+            (&["a", "", s], Some("a\n")),
+            (&["a", s], Some("a")),
+            (&["", s], Some("")),
+            (&["a", "", "", s], Some("a\n\n")),
+            (&["a", "b", s, "late"], Some("a\nb")),
+            (&["a", "b"], None),
+        ];
+        for (lines, want) in table {
+            let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            assert_eq!(
+                output_before_sentinel(&lines).as_deref(),
+                *want,
+                "{lines:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Warm evcxr contexts. Starting one costs seconds, so they are started in
+//! parallel ahead of need and reused (after a reset) across cells, exercises
+//! and lessons of one run.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+
+use anyhow::Result;
+
+use super::kernel::Kernel;
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Kernel>,
+    starting: usize,
+    /// The first start failure, reported to whoever waits next.
+    failed: Option<String>,
+}
+
+pub struct Pool {
+    state: Arc<(Mutex<State>, Condvar)>,
+    workdir: PathBuf,
+    channel_cap: usize,
+}
+
+impl Pool {
+    pub fn new(workdir: PathBuf, channel_cap: usize) -> Pool {
+        Pool {
+            state: Arc::default(),
+            workdir,
+            channel_cap,
+        }
+    }
+
+    /// Starts contexts in the background until `n` are idle or starting.
+    pub fn warm(&self, n: usize) {
+        let (lock, _) = &*self.state;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while st.idle.len() + st.starting < n {
+            st.starting += 1;
+            let state = Arc::clone(&self.state);
+            let workdir = self.workdir.clone();
+            let cap = self.channel_cap;
+            std::thread::spawn(move || {
+                let started = Kernel::start(&workdir, cap);
+                let (lock, cvar) = &*state;
+                let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                st.starting -= 1;
+                match started {
+                    Ok(k) => st.idle.push(k),
+                    Err(e) => {
+                        st.failed.get_or_insert(format!("{e:#}"));
+                    }
+                }
+                cvar.notify_all();
+            });
+        }
+    }
+
+    /// A context with nothing in it.
+    pub fn take(&self) -> Result<Kernel> {
+        let (lock, cvar) = &*self.state;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(mut k) = st.idle.pop() {
+                drop(st);
+                k.reset()?;
+                return Ok(k);
+            }
+            if let Some(e) = st.failed.take() {
+                anyhow::bail!(e);
+            }
+            if st.starting == 0 {
+                drop(st);
+                return Kernel::start(&self.workdir, self.channel_cap);
+            }
+            // Bounded by the start of the contexts in flight, each of which
+            // ends with a push or a failure, and notifies.
+            st = cvar.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    pub fn give_back(&self, kernel: Kernel) {
+        let (lock, cvar) = &*self.state;
+        lock.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .idle
+            .push(kernel);
+        cvar.notify_all();
+    }
+}

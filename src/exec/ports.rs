@@ -1,0 +1,104 @@
+//! Ports for exercises: finding one that is free, and seeing when a server has
+//! bound it without connecting (a server that accepts one connection must
+//! still get the client's).
+
+use std::collections::HashSet;
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::Mutex;
+
+/// Ports handed out by this process; never handed out twice, so exercises
+/// running side by side cannot meet on one.
+static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// Whether `port` can be bound on `addr` for both TCP and UDP. An address the
+/// machine does not have (no IPv6 loopback) does not count against it.
+fn free_on(addr: std::net::IpAddr, port: u16) -> bool {
+    let sa = SocketAddr::new(addr, port);
+    let ok = |r: std::io::Result<()>| match r {
+        Ok(()) => true,
+        Err(e) => e.kind() == ErrorKind::AddrNotAvailable,
+    };
+    ok(TcpListener::bind(sa).map(drop)) && ok(UdpSocket::bind(sa).map(drop))
+}
+
+/// A port free on 127.0.0.1 and ::1 for TCP and UDP, as LESSON-FORMAT.md
+/// promises. The kernel picks it from the ephemeral range; it is checked on
+/// every address and protocol a cell might use.
+pub fn allocate() -> std::io::Result<u16> {
+    for _ in 0..200 {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        let handed = handed.get_or_insert_with(HashSet::new);
+        if handed.contains(&port) {
+            continue;
+        }
+        if free_on(Ipv4Addr::LOCALHOST.into(), port) && free_on(Ipv6Addr::LOCALHOST.into(), port) {
+            handed.insert(port);
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        ErrorKind::AddrInUse,
+        "no free port on the loopback addresses after 200 tries",
+    ))
+}
+
+/// Whether some socket is bound to `port` as a TCP listener or a UDP socket,
+/// read from the kernel's socket tables, so nothing connects to the server.
+pub fn is_bound(port: u16) -> bool {
+    use procfs::net::{TcpState, tcp, tcp6, udp, udp6};
+    let tcp_listening = [tcp(), tcp6()]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.local_address.port() == port && e.state == TcpState::Listen);
+    tcp_listening
+        || [udp(), udp6()]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.local_address.port() == port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocated_ports_are_distinct_and_free() {
+        let a = allocate().unwrap();
+        let b = allocate().unwrap();
+        assert_ne!(a, b);
+        assert!(!is_bound(a));
+        TcpListener::bind((Ipv4Addr::LOCALHOST, a)).unwrap();
+        UdpSocket::bind((Ipv4Addr::LOCALHOST, a)).unwrap();
+    }
+
+    #[test]
+    fn a_tcp_listener_or_udp_socket_counts_as_bound_a_connection_does_not() {
+        let port = allocate().unwrap();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+        assert!(is_bound(port));
+        drop(listener);
+        assert!(!is_bound(port));
+
+        let port = allocate().unwrap();
+        let socket = UdpSocket::bind((Ipv6Addr::LOCALHOST, port));
+        if let Ok(socket) = socket {
+            assert!(is_bound(port));
+            drop(socket);
+        }
+        let udp4 = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+        assert!(is_bound(port));
+        drop(udp4);
+
+        // A client's socket uses an ephemeral local port; it is not a server.
+        let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        assert!(!is_bound(client_port));
+    }
+}

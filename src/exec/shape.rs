@@ -1,0 +1,47 @@
+//! The shape of a cell's code, as far as gluing code after it needs.
+
+/// Whether the code ends with an expression that has no `;` after it (a
+/// notebook cell's displayed value, such as `x + 1`). Code appended after such
+/// a cell needs a `;` first; after an item (`fn f() {}`), evcxr rejects one.
+/// Code that does not parse is left to the compiler to report. A `;` after a
+/// block-like expression (`for … {}`) is harmless, so those count too.
+pub fn ends_with_expression(code: &str) -> bool {
+    let Ok(block) = syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) else {
+        return false;
+    };
+    match block.stmts.last() {
+        Some(syn::Stmt::Expr(_, None)) => true,
+        Some(syn::Stmt::Macro(m)) => {
+            m.semi_token.is_none() && !matches!(m.mac.delimiter, syn::MacroDelimiter::Brace(_))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_expressions_are_told_from_statements_and_items() {
+        let table = [
+            ("x + 1", true),
+            ("let x = 1;\nx", true),
+            ("println!(\"hi\")", true),
+            ("println!(\"hi\");", false),
+            ("let x = 1;", false),
+            ("fn f() {}", false),
+            ("fn f() {}\n// a comment;", false),
+            ("x + 1 // shows 2", true),
+            ("struct S;", false),
+            // A `;` after a block-like expression is harmless, so it counts too.
+            ("for i in 0..3 { println!(\"{i}\"); }", true),
+            ("thread_local! { static X: u8 = 1; }", false),
+            ("", false),
+            ("let = ;", false),
+        ];
+        for (code, want) in table {
+            assert_eq!(ends_with_expression(code), want, "{code:?}");
+        }
+    }
+}
