@@ -1,0 +1,377 @@
+//! Integration tests: the real `aula` binary, through evcxr, on fixture
+//! lessons under `tests/fixtures/`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+/// Runs that start evcxr contexts go one at a time: on a small machine,
+/// parallel compiles would only make each run slower and its timing noisier.
+static EVCXR: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> String {
+    format!("tests/fixtures/{name}")
+}
+
+/// The 1-based line of the first line of `path` that contains `needle`, so
+/// tests do not hard-code line numbers of fixtures.
+fn line_of(path: &str, needle: &str) -> usize {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("`{needle}` not in {path}"))
+        + 1
+}
+
+/// A fluent description of one `aula` invocation.
+struct Aula {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    starts_evcxr: bool,
+}
+
+struct Outcome {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Aula {
+    fn run() -> Aula {
+        Aula {
+            args: vec!["run".into()],
+            env: Vec::new(),
+            starts_evcxr: true,
+        }
+    }
+
+    fn arg(mut self, arg: impl Into<String>) -> Aula {
+        self.args.push(arg.into());
+        self
+    }
+
+    fn json(self) -> Aula {
+        self.arg("--format").arg("json")
+    }
+
+    fn env(mut self, key: &str, value: &str) -> Aula {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// For inputs rejected before anything compiles: no need to queue.
+    fn without_evcxr(mut self) -> Aula {
+        self.starts_evcxr = false;
+        self
+    }
+
+    fn exec(self) -> Outcome {
+        let _guard = self
+            .starts_evcxr
+            .then(|| EVCXR.lock().unwrap_or_else(|e| e.into_inner()));
+        let out = Command::new(env!("CARGO_BIN_EXE_aula"))
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(root())
+            .output()
+            .expect("aula runs");
+        Outcome {
+            status: out.status.code().expect("exited, not killed"),
+            stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+        }
+    }
+}
+
+impl Outcome {
+    fn status(&self, want: i32) -> &Self {
+        assert_eq!(
+            self.status, want,
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+fn exercise<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["lessons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["exercises"].as_array().unwrap())
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no exercise {id} in {report:#}"))
+}
+
+#[test]
+fn a_lesson_never_seen_passes_every_feature_of_the_format() {
+    let out = Aula::run().arg(fixture("good.md")).json().exec();
+    out.status(0);
+    let report = out.json();
+    let lesson = &report["lessons"][0];
+    assert_eq!(lesson["path"], fixture("good.md"));
+    let cell_lines: Vec<u64> = lesson["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        cell_lines,
+        vec![
+            line_of(&fixture("good.md"), "```rust") as u64,
+            line_of(&fixture("good.md"), "println!(\"{} {}\", shout") as u64 - 1
+        ]
+    );
+    for id in ["tcp-helper", "udp6", "in-turn"] {
+        let ex = exercise(&report, id);
+        assert_eq!(ex["verdict"], "pass", "{ex:#}");
+        assert!(ex.get("diff").is_none());
+    }
+    assert_eq!(
+        exercise(&report, "in-turn")["line"],
+        line_of(&fixture("good.md"), "exercise=in-turn,points=3")
+    );
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"exercises": 3, "passed": 3, "failed": 0, "score": 5, "max_score": 5})
+    );
+}
+
+#[test]
+fn every_broken_exercise_gets_its_own_verdict_and_the_run_goes_on() {
+    let path = fixture("faults.md");
+    let out = Aula::run().arg(&path).json().exec();
+    out.status(1);
+    let report = out.json();
+
+    let cell = &report["lessons"][0]["cells"][0];
+    assert_eq!(cell["verdict"], "mismatch");
+    assert!(
+        cell["diff"]
+            .as_str()
+            .unwrap()
+            .contains("-two plus two is 5\n+two plus two is 4"),
+        "{cell:#}"
+    );
+
+    let wrong = exercise(&report, "wrong-echo");
+    assert_eq!(wrong["verdict"], "mismatch");
+    assert_eq!(wrong["score"], 0);
+    let diff = wrong["diff"].as_str().unwrap();
+    assert!(diff.starts_with("--- expected\n+++ actual\n"), "{diff}");
+    assert!(
+        diff.contains("-Received Hello, world\n+Received Hello"),
+        "{diff}"
+    );
+    // The line that matched through `[PORT]` is not shown as a difference.
+    assert!(!diff.contains("-Connected to port"), "{diff}");
+
+    let typo = exercise(&report, "client-typo");
+    assert_eq!(typo["verdict"], "compile_error");
+    let error = &typo["compile_errors"][0];
+    assert_eq!(
+        error["line"],
+        line_of(&path, "let wrong: u32 = \"not a number\";")
+    );
+    assert_eq!(error["message"], "mismatched types");
+    assert!(
+        error["rendered"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--> {path}:{}:", line_of(&path, "let wrong: u32"))),
+        "{error:#}"
+    );
+
+    let silent = exercise(&report, "silent-server");
+    assert_eq!(silent["verdict"], "timeout");
+    assert!(
+        silent["message"].as_str().unwrap().contains("after 2 s"),
+        "{silent:#}"
+    );
+
+    let never = exercise(&report, "never-binds");
+    assert_eq!(never["verdict"], "not_listening");
+    assert!(
+        never["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not bind port"),
+        "{never:#}"
+    );
+
+    let panics = exercise(&report, "client-panics");
+    assert_eq!(panics["verdict"], "panic");
+    let message = panics["message"].as_str().unwrap();
+    assert!(
+        message.contains("the list of numbers is empty"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("at line {}", line_of(&path, "numbers.first()"))),
+        "{message}"
+    );
+
+    assert_eq!(exercise(&report, "healthy")["verdict"], "pass");
+    assert_eq!(report["summary"]["passed"], 1);
+    assert_eq!(report["summary"]["failed"], 5);
+}
+
+#[test]
+fn the_human_report_shows_verdicts_diffs_and_lesson_lines_without_colour_in_a_pipe() {
+    let path = fixture("faults.md");
+    let out = Aula::run()
+        .arg(&path)
+        .arg("--exercise")
+        .arg("wrong-echo")
+        .arg("--exercise")
+        .arg("client-typo")
+        .exec();
+    out.status(1);
+    let text = &out.stdout;
+    assert!(!text.contains('\u{1b}'), "colour in a pipe:\n{text}");
+    assert!(text.contains("FAIL wrong-echo"), "{text}");
+    assert!(text.contains("mismatch"), "{text}");
+    assert!(text.contains("-Received Hello, world"), "{text}");
+    let typo_line = line_of(&path, "let wrong: u32");
+    assert!(text.contains(&format!("{path}:{typo_line}:")), "{text}");
+    assert!(
+        text.contains(&format!("{typo_line} | let wrong: u32 = \"not a number\";")),
+        "{text}"
+    );
+    assert!(!text.contains("silent-server"), "filtered out:\n{text}");
+    assert!(text.contains("2 exercises: 0 passed, 2 failed"), "{text}");
+}
+
+#[test]
+fn the_course_lessons_pass() {
+    let out = Aula::run().json().exec();
+    out.status(0);
+    let report = out.json();
+    let exercises = report["summary"]["exercises"].as_u64().unwrap();
+    assert!(exercises >= 6, "{report:#}");
+    assert_eq!(report["summary"]["passed"].as_u64().unwrap(), exercises);
+}
+
+#[test]
+fn malformed_lessons_exit_2_naming_file_and_line_before_anything_compiles() {
+    let table = [
+        (
+            "typo.md",
+            "typo.md:3: unknown attribute `serer` in a rust cell (did you mean `server`?)",
+        ),
+        (
+            "client-without-server.md",
+            "client-without-server.md:5: client of exercise `echo`, which has no server cell",
+        ),
+        (
+            "two-servers.md",
+            "two-servers.md:7: exercise `echo` has a second server cell; its server is at line 1",
+        ),
+        (
+            "output-without-cell.md",
+            "output-without-cell.md:3: an `output` block with no code cell before it",
+        ),
+        ("not-utf8.md", "not-utf8.md:3: the file is not valid UTF-8"),
+        ("missing.md", "missing.md: no such file or folder"),
+    ];
+    for (file, want) in table {
+        let out = Aula::run()
+            .arg(fixture(&format!("malformed/{file}")))
+            .without_evcxr()
+            .exec();
+        out.status(2);
+        assert!(out.stderr.contains(want), "{file}: {}", out.stderr);
+        assert!(
+            out.stdout.is_empty(),
+            "{file}: ran something: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn a_folder_with_one_malformed_lesson_runs_nothing_and_lists_every_error() {
+    let out = Aula::run()
+        .arg(fixture("malformed"))
+        .arg(fixture("good.md"))
+        .without_evcxr()
+        .exec();
+    out.status(2);
+    assert_eq!(out.stderr.lines().count(), 5, "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn command_line_mistakes_exit_2() {
+    let unknown = Aula::run()
+        .arg(fixture("good.md"))
+        .arg("--exercise")
+        .arg("udp-6")
+        .without_evcxr()
+        .exec();
+    unknown.status(2);
+    assert!(
+        unknown.stderr.contains("no exercise `udp-6`") && unknown.stderr.contains("`udp6`"),
+        "{}",
+        unknown.stderr
+    );
+    Aula::run()
+        .arg("--format")
+        .arg("xml")
+        .without_evcxr()
+        .exec()
+        .status(2);
+    let negative = Aula::run().arg("--grace=-1").without_evcxr().exec();
+    negative.status(2);
+    assert!(negative.stderr.contains("--grace"), "{}", negative.stderr);
+}
+
+#[test]
+fn json_lists_only_the_selected_exercise() {
+    let out = Aula::run()
+        .arg(fixture("good.md"))
+        .arg("--exercise")
+        .arg("udp6")
+        .json()
+        .exec();
+    out.status(0);
+    let report = out.json();
+    let ids: Vec<&str> = report["lessons"][0]["exercises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["udp6"]);
+    assert_eq!(report["summary"]["exercises"], 1);
+}
+
+#[test]
+fn colour_can_be_forced_and_no_color_wins() {
+    let run = || {
+        Aula::run()
+            .arg(fixture("faults.md"))
+            .arg("--exercise")
+            .arg("wrong-echo")
+            .env("CLICOLOR_FORCE", "1")
+    };
+    let forced = run().exec();
+    forced.status(1);
+    assert!(forced.stdout.contains("\u{1b}["), "{}", forced.stdout);
+    let no_color = run().env("NO_COLOR", "1").exec();
+    no_color.status(1);
+    assert!(!no_color.stdout.contains('\u{1b}'), "{}", no_color.stdout);
+}
