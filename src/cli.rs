@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::exec::sandbox::{self, Limits};
 use crate::exec::{Engine, Options};
 use crate::lesson::{self, Lesson, LessonError};
 use crate::report;
@@ -54,6 +55,16 @@ struct RunArgs {
     /// Wall-clock limit of a plain cell, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     cell_timeout: f64,
+    /// Address space of each process running students' code, in MiB (0: no limit).
+    #[arg(long, value_name = "MIB", default_value_t = 4096)]
+    max_memory: u64,
+    /// Largest file students' code may write, in MiB (0: no limit).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_file_size: u64,
+    /// Most processes of the user while students' code runs (0: no limit).
+    /// Linux counts all of the user's processes, and does not enforce it for root.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_processes: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +159,13 @@ fn run(args: RunArgs) -> ExitCode {
             output_cap: args.output_cap,
             grace,
             cell_timeout,
+            limits: Limits {
+                address_space: (args.max_memory > 0)
+                    .then_some(args.max_memory.saturating_mul(1 << 20)),
+                file_size: (args.max_file_size > 0)
+                    .then_some(args.max_file_size.saturating_mul(1 << 20)),
+                processes: (args.max_processes > 0).then_some(args.max_processes),
+            },
             ..Options::default()
         },
         (Err(e), _) | (_, Err(e)) => return usage_error(e),
@@ -159,6 +177,8 @@ fn run(args: RunArgs) -> ExitCode {
     let needs_plain = lessons
         .iter()
         .any(|l| l.cells.iter().any(|c| c.kind == lesson::CellKind::Plain));
+    sandbox::become_subreaper();
+    sandbox::watch_signals();
     let mut engine = match Engine::new(options) {
         Ok(e) => e,
         Err(e) => return usage_error(format!("{e:#}")),
@@ -181,11 +201,20 @@ fn run(args: RunArgs) -> ExitCode {
         match outcome {
             Ok(r) => results.push(r),
             Err(e) => {
+                drop(engine);
+                sandbox::kill_descendants();
                 eprintln!("error: {}: the runner failed: {e:#}", lesson.path.display());
                 return ExitCode::from(EXIT_UNUSABLE);
             }
         }
+        if sandbox::interrupted() {
+            break;
+        }
     }
+    // Contexts kill their process groups when dropped; the sweep catches
+    // whatever escaped a group.
+    drop(engine);
+    sandbox::kill_descendants();
     match human.as_mut() {
         Some(h) => h.finish(&results, &lessons, begun.elapsed()),
         None => {
@@ -195,6 +224,10 @@ fn run(args: RunArgs) -> ExitCode {
                 serde_json::to_string_pretty(&report).expect("a JSON value serialises")
             );
         }
+    }
+    if let Some(signal) = sandbox::stop_signal() {
+        eprintln!("aula: stopped by signal {signal}; the verdicts above are those that finished");
+        return ExitCode::from(128 + signal as u8);
     }
     ExitCode::from(if crate::outcome::all_passed(&results) {
         EXIT_PASS

@@ -105,6 +105,20 @@ impl Outcome {
     }
 }
 
+/// PIDs of processes whose command line has these arguments in a row.
+fn processes_running(argv: &[&str]) -> Vec<u32> {
+    let needle = argv.join("\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .collect()
+}
+
 fn exercise<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["lessons"]
         .as_array()
@@ -198,7 +212,10 @@ fn every_broken_exercise_gets_its_own_verdict_and_the_run_goes_on() {
     let silent = exercise(&report, "silent-server");
     assert_eq!(silent["verdict"], "timeout");
     assert!(
-        silent["message"].as_str().unwrap().contains("after 2 s"),
+        silent["message"]
+            .as_str()
+            .unwrap()
+            .contains("were still running after 2 s"),
         "{silent:#}"
     );
 
@@ -224,9 +241,29 @@ fn every_broken_exercise_gets_its_own_verdict_and_the_run_goes_on() {
         "{message}"
     );
 
+    let flood = exercise(&report, "flood");
+    assert_eq!(flood["verdict"], "output_limit");
+    let message = flood["message"].as_str().unwrap();
+    assert!(message.starts_with("client 1 (line"), "{message}");
+    assert!(message.contains("more than 1048576 bytes"), "{message}");
+
+    let aborts = exercise(&report, "server-aborts");
+    assert_eq!(aborts["verdict"], "crashed");
+    let message = aborts["message"].as_str().unwrap();
+    assert!(message.starts_with("the server (line"), "{message}");
+    assert!(message.contains("SIGABRT"), "{message}");
+
+    // Protocol-looking output is compared like any other, and a process the
+    // server left running does not outlive the run.
+    assert_eq!(exercise(&report, "leaves-a-child")["verdict"], "pass");
+    assert!(
+        processes_running(&["sleep", "297"]).is_empty(),
+        "a process started by a cell survived the run"
+    );
+
     assert_eq!(exercise(&report, "healthy")["verdict"], "pass");
-    assert_eq!(report["summary"]["passed"], 1);
-    assert_eq!(report["summary"]["failed"], 5);
+    assert_eq!(report["summary"]["passed"], 2);
+    assert_eq!(report["summary"]["failed"], 7);
 }
 
 #[test]
@@ -374,4 +411,63 @@ fn colour_can_be_forced_and_no_color_wins() {
     let no_color = run().env("NO_COLOR", "1").exec();
     no_color.status(1);
     assert!(!no_color.stdout.contains('\u{1b}'), "{}", no_color.stdout);
+}
+
+#[test]
+fn an_interrupted_run_stops_its_children_reports_what_finished_and_exits_non_zero() {
+    use std::io::BufRead;
+    let _guard = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["run", &fixture("interrupt.md")])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let wait = std::time::Duration::from_secs(180);
+    while !seen.iter().any(|l: &String| l.contains("PASS quick")) {
+        seen.push(rx.recv_timeout(wait).expect("the first exercise finishes"));
+    }
+    // Let the slow exercise start its server and the process it leaves behind.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while processes_running(&["sleep", "298"]).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !processes_running(&["sleep", "298"]).is_empty(),
+        "the slow server never started"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "aula did not stop after SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(130));
+    seen.extend(rx.iter());
+    let text = seen.join("\n");
+    assert!(text.contains("1 exercises: 1 passed, 0 failed"), "{text}");
+    assert!(!text.contains(" slow "), "{text}");
+    assert!(
+        processes_running(&["sleep", "298"]).is_empty(),
+        "a process started by the interrupted exercise survived"
+    );
 }

@@ -14,7 +14,7 @@ use super::capture::{Capture, Captured, Fault};
 use super::kernel::{EvalError, Kernel, Killer};
 use super::plain::{Replay, push_cell};
 use super::source::SourceMap;
-use super::{Engine, ports, runtime};
+use super::{Engine, ports, runtime, sandbox};
 use crate::compare::{Placeholders, compare};
 use crate::lesson::{Cell, Exercise, Lesson};
 use crate::outcome::{ExerciseResult, Failure, Verdict};
@@ -165,15 +165,56 @@ fn cell_code(
     map
 }
 
+/// How many times an exercise is run again on a new port when its server
+/// could not bind because something outside aula took the port meanwhile.
+const PORT_TRIES: usize = 3;
+
+/// Runs an exercise; `None` when the run was interrupted.
 pub fn run(
     engine: &mut Engine,
     lesson: &Lesson,
     ex: &Exercise,
     replayable: &[Replay],
-) -> Result<ExerciseResult> {
+) -> Result<Option<ExerciseResult>> {
+    let begun = Instant::now();
+    for _ in 1..PORT_TRIES {
+        let lease = ports::allocate()?;
+        match attempt(engine, lesson, ex, replayable, lease.port)? {
+            Some((_, true)) => continue,
+            Some((mut result, false)) => {
+                result.duration = begun.elapsed();
+                return Ok(Some(result));
+            }
+            None => return Ok(None),
+        }
+    }
+    let lease = ports::allocate()?;
+    Ok(
+        attempt(engine, lesson, ex, replayable, lease.port)?.map(|(mut result, _)| {
+            result.duration = begun.elapsed();
+            result
+        }),
+    )
+}
+
+/// Whether the server failed because its port was taken: not the student's
+/// fault when aula handed the port out as free.
+fn port_was_taken(server: &Ran) -> bool {
+    let says = |t: &str| t.contains("Address already in use") || t.contains("os error 98");
+    server.faults.iter().any(|f| says(&f.message)) || says(&server.stderr.text)
+}
+
+/// One run of the exercise on `port`: its result, and whether it failed
+/// because the port was taken. `None` when interrupted.
+fn attempt(
+    engine: &mut Engine,
+    lesson: &Lesson,
+    ex: &Exercise,
+    replayable: &[Replay],
+    port: u16,
+) -> Result<Option<(ExerciseResult, bool)>> {
     let begun = Instant::now();
     let opts = engine.options.clone();
-    let port = ports::allocate()?;
     let host = opts.host.clone();
     let server_kernel = engine.pool.take()?;
     let mut client_kernel = Some(engine.pool.take()?);
@@ -213,8 +254,16 @@ pub fn run(
 
     // Every pass either waits POLL or ends the loop; each branch that ends it
     // is reached by the deadline at the latest.
+    let mut interrupted = false;
     loop {
         let now = Instant::now();
+        if sandbox::interrupted() {
+            interrupted = true;
+            server.stop(Stop::Cleanup);
+            if let Some(c) = client.as_mut() {
+                c.stop(Stop::Cleanup);
+            }
+        }
         if deadline.is_none() && server.capture.started() {
             deadline = Some(now + ex.timeout);
         }
@@ -247,8 +296,10 @@ pub fn run(
         if client.as_ref().is_some_and(Running::is_finished) {
             let c = client.take().expect("client present");
             let (kernel, ran) = c.join(lesson, opts.output_cap);
-            let fatal =
-                matches!(ran.eval, Err(EvalError::Compile(_))) || ran.stopped.is_some() || !bound;
+            let fatal = matches!(ran.eval, Err(EvalError::Compile(_)))
+                || ran.stopped.is_some()
+                || !bound
+                || interrupted;
             ran_clients.push(ran);
             if fatal || timed_out || next_client == ex.clients.len() {
                 client_kernel = Some(kernel);
@@ -280,6 +331,10 @@ pub fn run(
     if let Some(k) = client_kernel {
         engine.pool.give_back(k);
     }
+    if interrupted {
+        return Ok(None);
+    }
+    let port_taken = port_was_taken(&server_ran);
 
     let (verdict, failure) = judge(
         ex,
@@ -295,14 +350,15 @@ pub fn run(
             port,
         },
     );
-    Ok(ExerciseResult {
+    let result = ExerciseResult {
         id: ex.id.clone(),
         line: ex.line,
         verdict,
         points: ex.points,
         duration: begun.elapsed(),
         failure,
-    })
+    };
+    Ok(Some((result, port_taken && !verdict.passed())))
 }
 
 struct Judgement<'a> {
@@ -412,11 +468,14 @@ fn judge(
         if let Err(EvalError::Terminated(msg)) = &r.eval
             && r.stopped.is_none()
         {
-            let msg = msg.lines().last().unwrap_or("").trim();
+            let status = msg.lines().last().unwrap_or("").trim();
+            let status = status
+                .strip_prefix("Subprocess terminated with status: ")
+                .unwrap_or(status);
             return Some((
                 Verdict::Crashed,
                 with_stderr(
-                    failure(format!("{}'s process died: {msg}", r.role.describe(r.line))),
+                    failure(format!("{} died: {status}", r.role.describe(r.line))),
                     r,
                 ),
             ));
@@ -449,15 +508,15 @@ fn judge(
             .filter(|r| r.stopped == Some(Stop::Deadline))
             .map(|r| r.role.describe(r.line))
             .collect();
-        let who = if still.is_empty() {
-            "the exercise".to_owned()
-        } else {
-            still.join(" and ")
+        let who = match still.len() {
+            0 => "the exercise was".to_owned(),
+            1 => format!("{} was", still[0]),
+            _ => format!("{} were", still.join(" and ")),
         };
         return (
             Verdict::Timeout,
             failure(format!(
-                "{who} was still running after {} s and was stopped",
+                "{who} still running after {} s and stopped",
                 j.timeout.as_secs_f64()
             )),
         );

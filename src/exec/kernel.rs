@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result};
 use evcxr::{Error as EvcxrError, EvalContext};
 
 use super::runtime;
+use super::sandbox::Limits;
 use super::source::{Diagnostic, SourceMap};
 
 /// Lines received on one of evcxr's channels, bounded so a flood cannot grow
@@ -107,10 +108,11 @@ impl Kernel {
     /// Starts a context (about 3 s: evcxr builds an empty crate). The child
     /// runs in `workdir`, in a process group of its own; at most `channel_cap`
     /// bytes of what arrives on evcxr's channels are kept.
-    pub fn start(workdir: &Path, channel_cap: usize) -> Result<Kernel> {
+    pub fn start(workdir: &Path, channel_cap: usize, limits: Limits) -> Result<Kernel> {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
         let mut command = Command::new(exe);
         command.current_dir(workdir).process_group(0);
+        limits.apply_to(&mut command);
         let (ctx, outputs) = EvalContext::with_subprocess_command(command)
             .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
         let stdout = LineBuffer::new();

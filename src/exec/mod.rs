@@ -8,6 +8,7 @@ mod plain;
 mod pool;
 pub mod ports;
 pub mod runtime;
+pub mod sandbox;
 mod shape;
 pub mod source;
 
@@ -29,6 +30,8 @@ pub struct Options {
     pub cell_timeout: Duration,
     /// The address the runner provides as `HOST`.
     pub host: String,
+    /// Resource limits of the processes that run students' code.
+    pub limits: sandbox::Limits,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             grace: Duration::from_secs(1),
             cell_timeout: crate::lesson::DEFAULT_TIMEOUT,
             host: "127.0.0.1".to_owned(),
+            limits: sandbox::Limits::default(),
         }
     }
 }
@@ -66,7 +70,7 @@ impl Engine {
         // Room for the sentinel and evcxr's own lines beyond the cell's cap.
         let channel_cap = options.output_cap + 64 * 1024;
         Ok(Engine {
-            pool: pool::Pool::new(workdir, channel_cap),
+            pool: pool::Pool::new(workdir, channel_cap, options.limits),
             options,
             scratch,
             next_capture: 0,
@@ -85,7 +89,10 @@ impl Engine {
             .join(format!("{:04}-{name}", self.next_capture))
     }
 
-    /// Runs a lesson's plain cells, then the selected exercises.
+    /// Runs a lesson's plain cells, then the selected exercises. A failure of
+    /// the runner itself (evcxr cannot start, no free port) becomes the
+    /// verdict of the exercise it hit, and the others still run. After an
+    /// interrupt (see `sandbox::interrupted`) it returns what finished.
     pub fn run_lesson(
         &mut self,
         lesson: &Lesson,
@@ -97,8 +104,26 @@ impl Engine {
         let plain = plain::run(self, lesson, on_event)?;
         let mut results = Vec::new();
         for ex in exercises {
+            if sandbox::interrupted() {
+                break;
+            }
             on_event(Event::ExerciseStarted(lesson, ex));
-            let result = exercise::run(self, lesson, ex, &plain.replayable)?;
+            let begun = std::time::Instant::now();
+            let result = match exercise::run(self, lesson, ex, &plain.replayable) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => ExerciseResult {
+                    id: ex.id.clone(),
+                    line: ex.line,
+                    verdict: crate::outcome::Verdict::Crashed,
+                    points: ex.points,
+                    duration: begun.elapsed(),
+                    failure: Some(crate::outcome::Failure {
+                        message: format!("aula could not run this exercise: {e:#}"),
+                        ..Default::default()
+                    }),
+                },
+            };
             on_event(Event::ExerciseFinished(lesson, &result));
             results.push(result);
         }

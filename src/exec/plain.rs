@@ -9,10 +9,10 @@ use anyhow::Result;
 
 use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer, LineBuffer};
-use super::runtime;
 use super::shape;
 use super::source::SourceMap;
 use super::{Engine, Event};
+use super::{runtime, sandbox};
 use crate::compare::{Placeholders, compare};
 use crate::lesson::{Cell, CellKind, Lesson};
 use crate::outcome::{CellResult, Failure, Verdict};
@@ -53,6 +53,7 @@ fn cannot_persist(evaluated: &Result<(), EvalError>) -> bool {
 const STOPPED_NONE: u8 = 0;
 const STOPPED_TIMEOUT: u8 = 1;
 const STOPPED_FLOOD: u8 = 2;
+const STOPPED_INTERRUPT: u8 = 3;
 
 /// Kills the context when the cell runs too long or prints too much. Stops
 /// watching when dropped.
@@ -71,7 +72,9 @@ impl Watchdog {
             std::thread::spawn(move || {
                 let start = Instant::now();
                 while done.load(Ordering::SeqCst) == 0 {
-                    let why = if start.elapsed() > limit {
+                    let why = if sandbox::interrupted() {
+                        STOPPED_INTERRUPT
+                    } else if start.elapsed() > limit {
                         STOPPED_TIMEOUT
                     } else if stdout.overflowed() {
                         STOPPED_FLOOD
@@ -126,13 +129,37 @@ pub fn run(
     if plain.is_empty() {
         return Ok(run);
     }
-    let mut kernel = engine.pool.take()?;
+    let mut kernel = match engine.pool.take() {
+        Ok(k) => k,
+        Err(e) => {
+            // Reported on each cell, so the run still says what it could not do.
+            for index in plain {
+                run.results.push(CellResult {
+                    line: lesson.cell(index).line,
+                    verdict: Verdict::Crashed,
+                    checked: lesson.cell(index).expected.is_some(),
+                    duration: Duration::ZERO,
+                    failure: Some(Failure {
+                        message: format!("aula could not run this cell: {e:#}"),
+                        ..Default::default()
+                    }),
+                });
+            }
+            return Ok(run);
+        }
+    };
     for index in plain {
+        if sandbox::interrupted() {
+            break;
+        }
         let (mut result, mut ran_through) = run_cell(engine, &mut kernel, lesson, index, false)?;
         let mut wrapped = false;
         if result.verdict == Verdict::CompileError && result.persist_failure {
             (result, ran_through) = run_cell(engine, &mut kernel, lesson, index, true)?;
             wrapped = true;
+        }
+        if sandbox::interrupted() {
+            break;
         }
         if ran_through {
             run.replayable.push(Replay { index, wrapped });

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use anyhow::Result;
 
 use super::kernel::Kernel;
+use super::sandbox::Limits;
 
 #[derive(Default)]
 struct State {
@@ -21,14 +22,16 @@ pub struct Pool {
     state: Arc<(Mutex<State>, Condvar)>,
     workdir: PathBuf,
     channel_cap: usize,
+    limits: Limits,
 }
 
 impl Pool {
-    pub fn new(workdir: PathBuf, channel_cap: usize) -> Pool {
+    pub fn new(workdir: PathBuf, channel_cap: usize, limits: Limits) -> Pool {
         Pool {
             state: Arc::default(),
             workdir,
             channel_cap,
+            limits,
         }
     }
 
@@ -40,9 +43,9 @@ impl Pool {
             st.starting += 1;
             let state = Arc::clone(&self.state);
             let workdir = self.workdir.clone();
-            let cap = self.channel_cap;
+            let (cap, limits) = (self.channel_cap, self.limits);
             std::thread::spawn(move || {
-                let started = Kernel::start(&workdir, cap);
+                let started = Kernel::start(&workdir, cap, limits);
                 let (lock, cvar) = &*state;
                 let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
                 st.starting -= 1;
@@ -72,7 +75,7 @@ impl Pool {
             }
             if st.starting == 0 {
                 drop(st);
-                return Kernel::start(&self.workdir, self.channel_cap);
+                return Kernel::start(&self.workdir, self.channel_cap, self.limits);
             }
             // Bounded by the start of the contexts in flight, each of which
             // ends with a push or a failure, and notifies.

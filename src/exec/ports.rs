@@ -22,10 +22,43 @@ fn free_on(addr: std::net::IpAddr, port: u16) -> bool {
     ok(TcpListener::bind(sa).map(drop)) && ok(UdpSocket::bind(sa).map(drop))
 }
 
+/// A port held for one exercise. Other `aula` processes skip it while the
+/// lease lives: they share a folder of lock files, one per port, and the
+/// lease holds an exclusive `flock` on its port's file (released by the
+/// kernel even if this process dies).
+#[derive(Debug)]
+pub struct Lease {
+    pub port: u16,
+    _lock: Option<std::fs::File>,
+}
+
+/// `None`: another process holds the port. `Some(None)`: no shared lock
+/// folder could be used, so only this process's own bookkeeping protects it.
+fn lock_port(port: u16) -> Option<Option<std::fs::File>> {
+    use rustix::fs::{FlockOperation, flock};
+    let dir = std::env::temp_dir().join("aula-ports");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return Some(None);
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(port.to_string()))
+    else {
+        return Some(None);
+    };
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Some(Some(file)),
+        Err(_) => None,
+    }
+}
+
 /// A port free on 127.0.0.1 and ::1 for TCP and UDP, as LESSON-FORMAT.md
 /// promises. The kernel picks it from the ephemeral range; it is checked on
-/// every address and protocol a cell might use.
-pub fn allocate() -> std::io::Result<u16> {
+/// every address and protocol a cell might use, and leased so that no other
+/// exercise, in this process or another `aula`, is handed it meanwhile.
+pub fn allocate() -> std::io::Result<Lease> {
     for _ in 0..200 {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
@@ -35,9 +68,12 @@ pub fn allocate() -> std::io::Result<u16> {
         if handed.contains(&port) {
             continue;
         }
+        let Some(lock) = lock_port(port) else {
+            continue;
+        };
         if free_on(Ipv4Addr::LOCALHOST.into(), port) && free_on(Ipv6Addr::LOCALHOST.into(), port) {
             handed.insert(port);
-            return Ok(port);
+            return Ok(Lease { port, _lock: lock });
         }
     }
     Err(std::io::Error::new(
@@ -71,7 +107,10 @@ mod tests {
     fn allocated_ports_are_distinct_and_free() {
         let a = allocate().unwrap();
         let b = allocate().unwrap();
-        assert_ne!(a, b);
+        assert_ne!(a.port, b.port);
+        // Another process sees the port as leased.
+        assert!(lock_port(a.port).is_none());
+        let a = a.port;
         assert!(!is_bound(a));
         TcpListener::bind((Ipv4Addr::LOCALHOST, a)).unwrap();
         UdpSocket::bind((Ipv4Addr::LOCALHOST, a)).unwrap();
@@ -79,13 +118,13 @@ mod tests {
 
     #[test]
     fn a_tcp_listener_or_udp_socket_counts_as_bound_a_connection_does_not() {
-        let port = allocate().unwrap();
+        let port = allocate().unwrap().port;
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
         assert!(is_bound(port));
         drop(listener);
         assert!(!is_bound(port));
 
-        let port = allocate().unwrap();
+        let port = allocate().unwrap().port;
         let socket = UdpSocket::bind((Ipv6Addr::LOCALHOST, port));
         if let Ok(socket) = socket {
             assert!(is_bound(port));

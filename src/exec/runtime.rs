@@ -100,6 +100,10 @@ pub const MODULE: &str = r#"mod __aula {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         }
+        // A fresh, empty working folder for each cell.
+        let cwd = format!("{dir}/cwd");
+        let _ = std::fs::create_dir_all(&cwd);
+        let _ = std::env::set_current_dir(&cwd);
         flush();
         let out = std::fs::File::create(format!("{dir}/stdout")).expect("aula: capture file");
         let err = std::fs::File::create(format!("{dir}/stderr")).expect("aula: capture file");

@@ -1,0 +1,185 @@
+//! Keeping students' code in bounds and leaving nothing behind: resource
+//! limits on each context's child, the runner as subreaper of everything its
+//! children start, and a final sweep of descendants.
+
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use rustix::process::{Pid, Resource, Rlimit, Signal};
+
+/// Limits applied to every process that runs students' code (the contexts'
+/// children, and what they start). `None` leaves the limit as inherited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// RLIMIT_AS: address space of each process, in bytes.
+    pub address_space: Option<u64>,
+    /// RLIMIT_FSIZE: largest file a process may write, in bytes.
+    pub file_size: Option<u64>,
+    /// RLIMIT_NPROC: processes of the user (Linux counts all of the user's
+    /// processes, and does not enforce it for root).
+    pub processes: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            address_space: Some(4 << 30),
+            file_size: Some(64 << 20),
+            processes: Some(4096),
+        }
+    }
+}
+
+impl Limits {
+    /// Applies the limits in the child between fork and exec.
+    pub fn apply_to(self, command: &mut Command) {
+        let limits = [
+            (Resource::As, self.address_space),
+            (Resource::Fsize, self.file_size),
+            (Resource::Nproc, self.processes),
+        ];
+        // SAFETY: only setrlimit runs between fork and exec: a raw system
+        // call, which is async-signal-safe, and allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                for (resource, limit) in limits {
+                    if let Some(n) = limit {
+                        let rl = Rlimit {
+                            current: Some(n),
+                            maximum: Some(n),
+                        };
+                        rustix::process::setrlimit(resource, rl)?;
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Makes this process the reaper of its orphaned descendants, so a process a
+/// student's code starts and detaches (a double fork, `setsid`) still ends up
+/// where `kill_descendants` finds it.
+pub fn become_subreaper() {
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+}
+
+/// Every process below `root`, from a snapshot of /proc.
+fn descendants(root: i32) -> Vec<i32> {
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    let parents: Vec<(i32, i32)> = all
+        .flatten()
+        .filter_map(|p| p.stat().ok().map(|s| (s.pid, s.ppid)))
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Kills every descendant of this process, in a bounded number of sweeps (a
+/// process may fork while the sweep runs). Returns how many were killed.
+pub fn kill_descendants() -> usize {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    let mut killed = 0;
+    for _ in 0..20 {
+        let found = descendants(me);
+        if found.is_empty() {
+            break;
+        }
+        for pid in found {
+            if let Some(pid) = Pid::from_raw(pid) {
+                if rustix::process::kill_process(pid, Signal::KILL).is_ok() {
+                    killed += 1;
+                }
+                // Reap it if it is ours, so it does not linger as a zombie.
+                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    killed
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Records SIGINT and SIGTERM instead of dying, so the run can stop its
+/// children and report the verdicts it has.
+pub fn watch_signals() {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // SAFETY: the handler only stores to atomics.
+        let _ = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                SIGNAL.store(signal, Ordering::SeqCst);
+                INTERRUPTED.store(true, Ordering::SeqCst);
+            })
+        };
+    }
+}
+
+/// Whether the user asked the run to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// The signal that stopped the run, if any.
+pub fn stop_signal() -> Option<i32> {
+    interrupted().then(|| SIGNAL.load(Ordering::SeqCst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_applied_to_the_child() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "ulimit -f; ulimit -v"]);
+        Limits {
+            address_space: Some(1 << 30),
+            file_size: Some(1 << 20),
+            processes: None,
+        }
+        .apply_to(&mut command);
+        let out = command.output().unwrap();
+        // sh reports both in 1024-byte blocks (some shells use 512 for -f).
+        let text = String::from_utf8(out.stdout).unwrap();
+        let values: Vec<&str> = text.lines().collect();
+        assert!(matches!(values[0], "1024" | "2048"), "{text}");
+        assert_eq!(values[1], "1048576", "{text}");
+    }
+
+    #[test]
+    fn descendants_are_found_through_grandchildren() {
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30; wait"])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while descendants(pid).len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let found = descendants(pid);
+        assert_eq!(found.len(), 2);
+        for p in found {
+            let _ = rustix::process::kill_process(Pid::from_raw(p).unwrap(), Signal::KILL);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
