@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::cache::Cache;
 use crate::exec::sandbox::{self, Limits};
 use crate::exec::{Engine, Options};
 use crate::lesson::{self, Lesson, LessonError};
@@ -55,6 +56,13 @@ struct RunArgs {
     /// Wall-clock limit of a plain cell, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     cell_timeout: f64,
+    /// Run everything, neither reading nor writing the result cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// How many exercises run at once (default: half the cores, at least 1;
+    /// each exercise compiles a server and a client side by side).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(usize))]
+    jobs: Option<usize>,
     /// Address space of each process running students' code, in MiB (0: no limit).
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     max_memory: u64,
@@ -173,22 +181,21 @@ fn run(args: RunArgs) -> ExitCode {
 
     let selected =
         |ex: &lesson::Exercise| args.exercises.is_empty() || args.exercises.contains(&ex.id);
-    let needs_exercises = lessons.iter().any(|l| l.exercises.iter().any(selected));
-    let needs_plain = lessons
-        .iter()
-        .any(|l| l.cells.iter().any(|c| c.kind == lesson::CellKind::Plain));
+    let cache = if args.no_cache {
+        None
+    } else {
+        Cache::default_dir().map(Cache::at)
+    };
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
     sandbox::become_subreaper();
     sandbox::watch_signals();
-    let mut engine = match Engine::new(options) {
+    let mut engine = match Engine::new(options, cache, jobs) {
         Ok(e) => e,
         Err(e) => return usage_error(format!("{e:#}")),
     };
-    // Two contexts run an exercise (server and client); plain cells need one.
-    engine.warm(if needs_exercises {
-        2
-    } else {
-        usize::from(needs_plain)
-    });
+    // Started now, they warm up while the first cells are prepared; none
+    // when the cache has everything.
+    engine.warm(engine.contexts_needed(&lessons, &selected));
 
     let mut human = (args.format == Format::Human).then(report::human::Human::stdout);
     let mut results = Vec::new();
@@ -234,6 +241,10 @@ fn run(args: RunArgs) -> ExitCode {
     } else {
         EXIT_FAIL
     })
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 fn strsim_hint(id: &str, known: &[&str]) -> String {

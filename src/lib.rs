@@ -3,8 +3,10 @@
 //!
 //! The data's path: [`lesson`] (file → cells and exercises) → [`exec`]
 //! (contexts, ports, watchdogs) → [`compare`] (expected against actual) →
-//! [`outcome`] (verdicts) → [`report`].
+//! [`outcome`] (verdicts) → [`report`], with [`cache`] keeping verdicts of
+//! unchanged code.
 
+pub mod cache;
 pub mod cli;
 pub mod compare;
 pub mod exec;

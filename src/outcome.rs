@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exec::source::Diagnostic;
 
 /// The verdicts of LESSON-FORMAT.md, spelled as REPORT-FORMAT.md writes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -39,10 +39,20 @@ impl Verdict {
     pub fn passed(self) -> bool {
         self == Verdict::Pass
     }
+
+    /// Whether the verdict says something about the code alone, so an
+    /// unchanged cell would get it again. Timeouts, crashes and servers that
+    /// never bound can come from a loaded or broken machine: run those again.
+    pub fn cacheable(self) -> bool {
+        !matches!(
+            self,
+            Verdict::Timeout | Verdict::Crashed | Verdict::NotListening
+        )
+    }
 }
 
 /// Why a cell or exercise did not pass, for people and for reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// One line, for the report's `message`.
     pub message: String,
@@ -54,7 +64,7 @@ pub struct Failure {
     pub stderr: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellResult {
     pub line: usize,
     pub verdict: Verdict,
@@ -62,9 +72,12 @@ pub struct CellResult {
     pub checked: bool,
     pub duration: Duration,
     pub failure: Option<Failure>,
+    /// Taken from the result cache rather than run.
+    #[serde(skip)]
+    pub cached: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExerciseResult {
     pub id: String,
     pub line: usize,
@@ -72,6 +85,9 @@ pub struct ExerciseResult {
     pub points: u32,
     pub duration: Duration,
     pub failure: Option<Failure>,
+    /// Taken from the result cache rather than run.
+    #[serde(skip)]
+    pub cached: bool,
 }
 
 impl ExerciseResult {

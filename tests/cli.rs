@@ -75,8 +75,12 @@ impl Aula {
         let _guard = self
             .starts_evcxr
             .then(|| EVCXR.lock().unwrap_or_else(|e| e.into_inner()));
+        // Each run gets an empty result cache unless the test gives one, so
+        // no test sees another's results.
+        let fresh_cache = tempfile::tempdir().unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_aula"))
             .args(&self.args)
+            .env("AULA_CACHE_DIR", fresh_cache.path())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(root())
             .output()
@@ -417,8 +421,10 @@ fn colour_can_be_forced_and_no_color_wins() {
 fn an_interrupted_run_stops_its_children_reports_what_finished_and_exits_non_zero() {
     use std::io::BufRead;
     let _guard = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_aula"))
         .args(["run", &fixture("interrupt.md")])
+        .env("AULA_CACHE_DIR", cache.path())
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -470,4 +476,85 @@ fn an_interrupted_run_stops_its_children_reports_what_finished_and_exits_non_zer
         processes_running(&["sleep", "298"]).is_empty(),
         "a process started by the interrupted exercise survived"
     );
+}
+
+#[test]
+fn an_unchanged_rerun_comes_from_the_cache_and_a_change_runs_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let lesson = work.path().join("lesson.md");
+    std::fs::copy(root().join(fixture("good.md")), &lesson).unwrap();
+    let lesson = lesson.to_str().unwrap().to_owned();
+    let cache_dir = cache.path().to_str().unwrap().to_owned();
+    let run = || {
+        Aula::run()
+            .arg(&lesson)
+            .json()
+            .env("AULA_CACHE_DIR", &cache_dir)
+    };
+    let cached =
+        |report: &Value, id: &str| exercise(report, id).get("cached") == Some(&Value::Bool(true));
+
+    let first = run().exec();
+    first.status(0);
+    let first = first.json();
+    assert!(
+        ["tcp-helper", "udp6", "in-turn"]
+            .iter()
+            .all(|id| !cached(&first, id))
+    );
+
+    let second = run().exec();
+    second.status(0);
+    let second = second.json();
+    assert!(
+        ["tcp-helper", "udp6", "in-turn"]
+            .iter()
+            .all(|id| cached(&second, id)),
+        "{second:#}"
+    );
+    assert_eq!(second["summary"], first["summary"]);
+    assert_eq!(second["lessons"][0]["cells"][0]["cached"], true);
+
+    // A changed expectation is run again (and now fails); the rest stays cached.
+    let text = std::fs::read_to_string(&lesson).unwrap();
+    std::fs::write(
+        &lesson,
+        text.replace("datagram of 5 bytes", "datagram of 6 bytes"),
+    )
+    .unwrap();
+    let third = run().exec();
+    third.status(1);
+    let third = third.json();
+    assert!(!cached(&third, "udp6"));
+    assert_eq!(exercise(&third, "udp6")["verdict"], "mismatch");
+    assert!(cached(&third, "tcp-helper") && cached(&third, "in-turn"));
+
+    let bypass = run().arg("--no-cache").exec();
+    bypass.status(1);
+    let bypass = bypass.json();
+    assert!(
+        ["tcp-helper", "udp6", "in-turn"]
+            .iter()
+            .all(|id| !cached(&bypass, id))
+    );
+}
+
+#[test]
+fn parallel_exercises_report_in_lesson_order() {
+    let out = Aula::run()
+        .arg(fixture("good.md"))
+        .arg("--jobs")
+        .arg("2")
+        .json()
+        .exec();
+    out.status(0);
+    let report = out.json();
+    let ids: Vec<&str> = report["lessons"][0]["exercises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["tcp-helper", "udp6", "in-turn"]);
 }

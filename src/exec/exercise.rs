@@ -171,7 +171,7 @@ const PORT_TRIES: usize = 3;
 
 /// Runs an exercise; `None` when the run was interrupted.
 pub fn run(
-    engine: &mut Engine,
+    engine: &Engine,
     lesson: &Lesson,
     ex: &Exercise,
     replayable: &[Replay],
@@ -207,7 +207,7 @@ fn port_was_taken(server: &Ran) -> bool {
 /// One run of the exercise on `port`: its result, and whether it failed
 /// because the port was taken. `None` when interrupted.
 fn attempt(
-    engine: &mut Engine,
+    engine: &Engine,
     lesson: &Lesson,
     ex: &Exercise,
     replayable: &[Replay],
@@ -219,7 +219,7 @@ fn attempt(
     let server_kernel = engine.pool.take()?;
     let mut client_kernel = Some(engine.pool.take()?);
 
-    let start_cell = |engine: &mut Engine, kernel, role, index: usize, gate| -> Result<Running> {
+    let start_cell = |engine: &Engine, kernel, role, index: usize, gate| -> Result<Running> {
         let name = match role {
             Role::Server => format!("{}-server", ex.id),
             Role::Client(i) => format!("{}-client{}", ex.id, i + 1),
@@ -357,6 +357,7 @@ fn attempt(
         points: ex.points,
         duration: begun.elapsed(),
         failure,
+        cached: false,
     };
     Ok(Some((result, port_taken && !verdict.passed())))
 }

@@ -13,12 +13,15 @@ mod shape;
 pub mod source;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::lesson::{Exercise, Lesson};
-use crate::outcome::{CellResult, ExerciseResult, LessonResult};
+use crate::cache::{Cache, Key, KeyBuilder};
+use crate::lesson::{CellKind, Exercise, Lesson};
+use crate::outcome::{CellResult, ExerciseResult, Failure, LessonResult, Verdict};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -50,7 +53,6 @@ impl Default for Options {
 pub enum Event<'a> {
     LessonStarted(&'a Lesson),
     CellFinished(&'a Lesson, &'a CellResult),
-    ExerciseStarted(&'a Lesson, &'a Exercise),
     ExerciseFinished(&'a Lesson, &'a ExerciseResult),
 }
 
@@ -59,11 +61,26 @@ pub struct Engine {
     pool: pool::Pool,
     /// Capture folders and the children's working folder; removed on drop.
     scratch: tempfile::TempDir,
-    next_capture: usize,
+    next_capture: AtomicUsize,
+    cache: Option<Cache>,
+    /// What else decides a verdict besides the lesson: computed once.
+    environment: OnceLock<String>,
+    jobs: usize,
+}
+
+/// The toolchain that compiles cells, as `rustc -vV` describes it.
+fn toolchain() -> String {
+    std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 impl Engine {
-    pub fn new(options: Options) -> Result<Engine> {
+    /// `cache`: where to keep results (`None`: run everything). `jobs`: how
+    /// many exercises run at once.
+    pub fn new(options: Options, cache: Option<Cache>, jobs: usize) -> Result<Engine> {
         let scratch = tempfile::Builder::new().prefix("aula-").tempdir()?;
         let workdir = scratch.path().join("work");
         std::fs::create_dir_all(&workdir)?;
@@ -73,7 +90,10 @@ impl Engine {
             pool: pool::Pool::new(workdir, channel_cap, options.limits),
             options,
             scratch,
-            next_capture: 0,
+            next_capture: AtomicUsize::new(0),
+            cache,
+            environment: OnceLock::new(),
+            jobs: jobs.max(1),
         })
     }
 
@@ -82,17 +102,164 @@ impl Engine {
         self.pool.warm(n);
     }
 
-    fn capture_dir(&mut self, name: &str) -> PathBuf {
-        self.next_capture += 1;
-        self.scratch
-            .path()
-            .join(format!("{:04}-{name}", self.next_capture))
+    /// Contexts worth starting ahead for these lessons: none when every
+    /// selected exercise and plain cell is in the cache, so a fully cached
+    /// run never starts evcxr.
+    pub fn contexts_needed(
+        &self,
+        lessons: &[Lesson],
+        selected: &dyn Fn(&Exercise) -> bool,
+    ) -> usize {
+        let mut plain = false;
+        let mut exercises = false;
+        for lesson in lessons {
+            plain |= lesson.cells.iter().any(|c| c.kind == CellKind::Plain)
+                && self.cached_plain(lesson).is_none();
+            exercises |= lesson
+                .exercises
+                .iter()
+                .filter(|e| selected(e))
+                .any(|e| self.cached_exercise(lesson, e).is_none());
+        }
+        if exercises {
+            2 * self.jobs
+        } else {
+            usize::from(plain)
+        }
     }
 
-    /// Runs a lesson's plain cells, then the selected exercises. A failure of
-    /// the runner itself (evcxr cannot start, no free port) becomes the
-    /// verdict of the exercise it hit, and the others still run. After an
-    /// interrupt (see `sandbox::interrupted`) it returns what finished.
+    fn capture_dir(&self, name: &str) -> PathBuf {
+        let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
+        self.scratch.path().join(format!("{n:04}-{name}"))
+    }
+
+    fn environment(&self) -> &str {
+        self.environment
+            .get_or_init(|| format!("{:?}\n{}", self.options, toolchain()))
+    }
+
+    fn plain_key(&self, lesson: &Lesson, index: usize) -> Key {
+        let mut key = KeyBuilder::new("plain").field("environment", self.environment());
+        // State flows down a notebook: a cell's verdict depends on every
+        // plain cell above it.
+        for cell in lesson.cells[..=index]
+            .iter()
+            .filter(|c| c.kind == CellKind::Plain)
+        {
+            key = key
+                .field("line", cell.line.to_string())
+                .field("code", &cell.code);
+        }
+        let expected = lesson.cells[index].expected.as_ref();
+        key.field("expected", expected.map_or("\0none", |e| e.text.as_str()))
+            .finish()
+    }
+
+    fn exercise_key(&self, lesson: &Lesson, ex: &Exercise) -> Key {
+        let mut key = KeyBuilder::new("exercise")
+            .field("environment", self.environment())
+            .field("timeout", format!("{:?}", ex.timeout));
+        let cells: Vec<usize> = std::iter::once(ex.server)
+            .chain(ex.clients.iter().copied())
+            .collect();
+        let last = cells
+            .iter()
+            .map(|&i| lesson.cell(i).line)
+            .max()
+            .unwrap_or(0);
+        for cell in lesson.plain_cells_above(last) {
+            key = key
+                .field("plain-line", cell.line.to_string())
+                .field("plain", &cell.code);
+        }
+        for i in cells {
+            let cell = lesson.cell(i);
+            key = key
+                .field("line", cell.line.to_string())
+                .field("code", &cell.code)
+                .field(
+                    "expected",
+                    cell.expected.as_ref().map_or("\0none", |e| e.text.as_str()),
+                );
+        }
+        key.finish()
+    }
+
+    /// The lesson's plain cells from the cache, if every one is there.
+    fn cached_plain(&self, lesson: &Lesson) -> Option<plain::PlainRun> {
+        let cache = self.cache.as_ref()?;
+        let mut run = plain::PlainRun::default();
+        for (index, cell) in lesson.cells.iter().enumerate() {
+            if cell.kind == CellKind::Plain {
+                let mut entry: plain::PlainEntry = cache.get(&self.plain_key(lesson, index))?;
+                entry.result.cached = true;
+                run.entries.push((index, entry));
+            }
+        }
+        Some(run)
+    }
+
+    fn cached_exercise(&self, lesson: &Lesson, ex: &Exercise) -> Option<ExerciseResult> {
+        let mut result: ExerciseResult =
+            self.cache.as_ref()?.get(&self.exercise_key(lesson, ex))?;
+        result.cached = true;
+        // Not part of the key: these come from the lesson as it is now.
+        result.points = ex.points;
+        result.id = ex.id.clone();
+        Some(result)
+    }
+
+    fn store_plain(&self, lesson: &Lesson, run: &plain::PlainRun) {
+        let Some(cache) = &self.cache else { return };
+        for (index, entry) in &run.entries {
+            if entry.result.verdict.cacheable() {
+                cache.put(&self.plain_key(lesson, *index), entry);
+            }
+        }
+    }
+
+    /// Runs one exercise, or takes it from the cache. A failure of the runner
+    /// itself becomes the exercise's verdict. `None`: interrupted.
+    fn exercise(
+        &self,
+        lesson: &Lesson,
+        ex: &Exercise,
+        replay: &[plain::Replay],
+    ) -> Option<ExerciseResult> {
+        if let Some(result) = self.cached_exercise(lesson, ex) {
+            return Some(result);
+        }
+        let begun = std::time::Instant::now();
+        let result = match exercise::run(self, lesson, ex, replay) {
+            Ok(r) => r?,
+            Err(e) => ExerciseResult {
+                id: ex.id.clone(),
+                line: ex.line,
+                verdict: Verdict::Crashed,
+                points: ex.points,
+                duration: begun.elapsed(),
+                failure: Some(Failure {
+                    message: format!("aula could not run this exercise: {e:#}"),
+                    ..Default::default()
+                }),
+                cached: false,
+            },
+        };
+        if let Some(cache) = &self.cache
+            && result.verdict.cacheable()
+            && !sandbox::interrupted()
+        {
+            cache.put(&self.exercise_key(lesson, ex), &result);
+        }
+        Some(result)
+    }
+
+    /// Runs a lesson's plain cells, then the selected exercises, `jobs` at a
+    /// time; results come back in lesson order whatever finished first. A
+    /// failure of the runner itself (evcxr cannot start, no free port)
+    /// becomes the verdict of the exercise it hit, and the others still run.
+    /// After an interrupt (see `sandbox::interrupted`) it returns what
+    /// finished.
     pub fn run_lesson(
         &mut self,
         lesson: &Lesson,
@@ -101,36 +268,57 @@ impl Engine {
     ) -> Result<LessonResult> {
         on_event(Event::LessonStarted(lesson));
         let exercises: Vec<&Exercise> = lesson.exercises.iter().filter(|e| selected(e)).collect();
-        let plain = plain::run(self, lesson, on_event)?;
-        let mut results = Vec::new();
-        for ex in exercises {
-            if sandbox::interrupted() {
-                break;
+        let plain = match self.cached_plain(lesson) {
+            Some(run) => {
+                for (_, entry) in &run.entries {
+                    on_event(Event::CellFinished(lesson, &entry.result));
+                }
+                run
             }
-            on_event(Event::ExerciseStarted(lesson, ex));
-            let begun = std::time::Instant::now();
-            let result = match exercise::run(self, lesson, ex, &plain.replayable) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => ExerciseResult {
-                    id: ex.id.clone(),
-                    line: ex.line,
-                    verdict: crate::outcome::Verdict::Crashed,
-                    points: ex.points,
-                    duration: begun.elapsed(),
-                    failure: Some(crate::outcome::Failure {
-                        message: format!("aula could not run this exercise: {e:#}"),
-                        ..Default::default()
-                    }),
-                },
-            };
-            on_event(Event::ExerciseFinished(lesson, &result));
-            results.push(result);
-        }
+            None => {
+                let run = plain::run(self, lesson, on_event)?;
+                if !sandbox::interrupted() {
+                    self.store_plain(lesson, &run);
+                }
+                run
+            }
+        };
+        let replay = plain.replayable();
+
+        let mut slots: Vec<Option<ExerciseResult>> = vec![None; exercises.len()];
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Option<ExerciseResult>)>();
+        let this = &*self;
+        std::thread::scope(|scope| {
+            for _ in 0..self.jobs.min(exercises.len()) {
+                let tx = tx.clone();
+                let (next, exercises, replay) = (&next, &exercises, &replay);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= exercises.len() || sandbox::interrupted() {
+                            break;
+                        }
+                        let result = this.exercise(lesson, exercises[i], replay);
+                        if tx.send((i, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            // Events come from this thread only, in the order exercises end.
+            for (i, result) in rx {
+                if let Some(result) = result {
+                    on_event(Event::ExerciseFinished(lesson, &result));
+                    slots[i] = Some(result);
+                }
+            }
+        });
         Ok(LessonResult {
             path: lesson.path.clone(),
-            cells: plain.results,
-            exercises: results,
+            cells: plain.results(),
+            exercises: slots.into_iter().flatten().collect(),
         })
     }
 }

@@ -17,11 +17,39 @@ use crate::compare::{Placeholders, compare};
 use crate::lesson::{Cell, CellKind, Lesson};
 use crate::outcome::{CellResult, Failure, Verdict};
 
+/// What one plain cell did, as the cache stores it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PlainEntry {
+    pub result: CellResult,
+    /// `Some(wrapped)` when the cell ran to its end, so exercise contexts
+    /// replay it (see [`Replay`]).
+    pub replay: Option<bool>,
+}
+
+#[derive(Default)]
 pub struct PlainRun {
-    pub results: Vec<CellResult>,
+    /// Each plain cell, by its index in the lesson.
+    pub entries: Vec<(usize, PlainEntry)>,
+}
+
+impl PlainRun {
+    pub fn results(&self) -> Vec<CellResult> {
+        self.entries.iter().map(|(_, e)| e.result.clone()).collect()
+    }
+
     /// The plain cells that ran to their end, as they ran: what exercise
     /// contexts replay to see the same items and variables.
-    pub replayable: Vec<Replay>,
+    pub fn replayable(&self) -> Vec<Replay> {
+        self.entries
+            .iter()
+            .filter_map(|(index, e)| {
+                e.replay.map(|wrapped| Replay {
+                    index: *index,
+                    wrapped,
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,14 +143,11 @@ pub fn output_before_sentinel(lines: &[String]) -> Option<String> {
 }
 
 pub fn run(
-    engine: &mut Engine,
+    engine: &Engine,
     lesson: &Lesson,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<PlainRun> {
-    let mut run = PlainRun {
-        results: Vec::new(),
-        replayable: Vec::new(),
-    };
+    let mut run = PlainRun::default();
     let plain: Vec<usize> = (0..lesson.cells.len())
         .filter(|&i| lesson.cells[i].kind == CellKind::Plain)
         .collect();
@@ -134,7 +159,7 @@ pub fn run(
         Err(e) => {
             // Reported on each cell, so the run still says what it could not do.
             for index in plain {
-                run.results.push(CellResult {
+                let result = CellResult {
                     line: lesson.cell(index).line,
                     verdict: Verdict::Crashed,
                     checked: lesson.cell(index).expected.is_some(),
@@ -143,7 +168,16 @@ pub fn run(
                         message: format!("aula could not run this cell: {e:#}"),
                         ..Default::default()
                     }),
-                });
+                    cached: false,
+                };
+                on_event(Event::CellFinished(lesson, &result));
+                run.entries.push((
+                    index,
+                    PlainEntry {
+                        result,
+                        replay: None,
+                    },
+                ));
             }
             return Ok(run);
         }
@@ -161,12 +195,10 @@ pub fn run(
         if sandbox::interrupted() {
             break;
         }
-        if ran_through {
-            run.replayable.push(Replay { index, wrapped });
-        }
         let result = result.result;
         on_event(Event::CellFinished(lesson, &result));
-        run.results.push(result);
+        let replay = ran_through.then_some(wrapped);
+        run.entries.push((index, PlainEntry { result, replay }));
     }
     engine.pool.give_back(kernel);
     Ok(run)
@@ -179,7 +211,7 @@ struct Attempt {
 }
 
 fn run_cell(
-    engine: &mut Engine,
+    engine: &Engine,
     kernel: &mut Kernel,
     lesson: &Lesson,
     index: usize,
@@ -290,6 +322,7 @@ fn run_cell(
                 checked: cell.expected.is_some(),
                 duration: start.elapsed(),
                 failure,
+                cached: false,
             },
         },
         ran_through,

@@ -3,7 +3,7 @@
 //! not a line of a crate aula generated.
 
 /// One compiler message, positioned in the lesson.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     pub level: String,
     pub code: Option<String>,

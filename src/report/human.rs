@@ -63,17 +63,16 @@ impl<W: Write> Human<W> {
                 "  {} cell at line {:<17} {DIM}{}{DIM:#}{}",
                 badge(cell.verdict),
                 cell.line,
-                secs(cell.duration),
+                timing(cell.duration, cell.cached),
                 verdict_suffix(cell.verdict),
             ),
             Event::CellFinished(..) => Ok(()),
-            Event::ExerciseStarted(..) => Ok(()),
             Event::ExerciseFinished(_, ex) => writeln!(
                 out,
                 "  {} {:<30} {DIM}{}{DIM:#}{}",
                 badge(ex.verdict),
                 ex.id,
-                secs(ex.duration),
+                timing(ex.duration, ex.cached),
                 verdict_suffix(ex.verdict),
             ),
         };
@@ -122,12 +121,24 @@ impl<W: Write> Human<W> {
             s.exercises, s.passed, s.failed, s.score, s.max_score
         );
         let _ = write!(out, "; {checked} cells checked");
+        let cached = results
+            .iter()
+            .flat_map(|r| r.exercises.iter().map(|e| e.cached))
+            .filter(|&c| c)
+            .count();
+        if cached > 0 {
+            let _ = write!(out, "; {cached} exercises from the cache");
+        }
         if cells_failed > 0 {
             let _ = write!(out, ", {RED}{cells_failed} cells failed{RED:#}");
         }
         let _ = writeln!(out, " {DIM}({}){DIM:#}", secs(elapsed));
         let _ = out.flush();
     }
+}
+
+fn timing(d: Duration, cached: bool) -> String {
+    if cached { "cached".to_owned() } else { secs(d) }
 }
 
 fn verdict_suffix(v: Verdict) -> String {

@@ -47,6 +47,9 @@ fn cell(c: &CellResult, lesson: Option<&Lesson>) -> Value {
     obj.insert("line".into(), json!(c.line));
     obj.insert("verdict".into(), json!(c.verdict));
     obj.insert("duration_ms".into(), json!(millis(c.duration)));
+    if c.cached {
+        obj.insert("cached".into(), json!(true));
+    }
     put_failure(&mut obj, c.failure.as_ref(), lesson);
     Value::Object(obj)
 }
@@ -59,6 +62,9 @@ fn exercise(e: &ExerciseResult, lesson: Option<&Lesson>) -> Value {
     obj.insert("points".into(), json!(e.points));
     obj.insert("score".into(), json!(e.score()));
     obj.insert("duration_ms".into(), json!(millis(e.duration)));
+    if e.cached {
+        obj.insert("cached".into(), json!(true));
+    }
     put_failure(&mut obj, e.failure.as_ref(), lesson);
     Value::Object(obj)
 }
