@@ -56,6 +56,10 @@ struct RunArgs {
     /// Wall-clock limit of a plain cell, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     cell_timeout: f64,
+    /// Optimisation level of students' code (rustc -C opt-level).
+    #[arg(long, value_name = "LEVEL", default_value = "0",
+          value_parser = ["0", "1", "2", "3", "s", "z"])]
+    opt_level: String,
     /// Run everything, neither reading nor writing the result cache.
     #[arg(long)]
     no_cache: bool,
@@ -174,6 +178,7 @@ fn run(args: RunArgs) -> ExitCode {
                     .then_some(args.max_file_size.saturating_mul(1 << 20)),
                 processes: (args.max_processes > 0).then_some(args.max_processes),
             },
+            opt_level: args.opt_level.clone(),
             ..Options::default()
         },
         (Err(e), _) | (_, Err(e)) => return usage_error(e),

@@ -108,13 +108,20 @@ impl Kernel {
     /// Starts a context (about 3 s: evcxr builds an empty crate). The child
     /// runs in `workdir`, in a process group of its own; at most `channel_cap`
     /// bytes of what arrives on evcxr's channels are kept.
-    pub fn start(workdir: &Path, channel_cap: usize, limits: Limits) -> Result<Kernel> {
+    pub fn start(
+        workdir: &Path,
+        channel_cap: usize,
+        limits: Limits,
+        opt_level: &str,
+    ) -> Result<Kernel> {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
         let mut command = Command::new(exe);
         command.current_dir(workdir).process_group(0);
         limits.apply_to(&mut command);
-        let (ctx, outputs) = EvalContext::with_subprocess_command(command)
+        let (mut ctx, outputs) = EvalContext::with_subprocess_command(command)
             .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
+        ctx.set_opt_level(opt_level)
+            .map_err(|e| anyhow::anyhow!("setting the optimisation level: {e}"))?;
         let stdout = LineBuffer::new();
         let stderr = LineBuffer::new();
         for (rx, buf) in [

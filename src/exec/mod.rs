@@ -35,6 +35,9 @@ pub struct Options {
     pub host: String,
     /// Resource limits of the processes that run students' code.
     pub limits: sandbox::Limits,
+    /// rustc's `-C opt-level` for cells. `0` by default: lessons' code is
+    /// small and waits on the network, and compiling is most of a run.
+    pub opt_level: String,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             cell_timeout: crate::lesson::DEFAULT_TIMEOUT,
             host: "127.0.0.1".to_owned(),
             limits: sandbox::Limits::default(),
+            opt_level: "0".to_owned(),
         }
     }
 }
@@ -87,7 +91,12 @@ impl Engine {
         // Room for the sentinel and evcxr's own lines beyond the cell's cap.
         let channel_cap = options.output_cap + 64 * 1024;
         Ok(Engine {
-            pool: pool::Pool::new(workdir, channel_cap, options.limits),
+            pool: pool::Pool::new(
+                workdir,
+                channel_cap,
+                options.limits,
+                options.opt_level.clone(),
+            ),
             options,
             scratch,
             next_capture: AtomicUsize::new(0),

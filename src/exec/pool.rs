@@ -23,15 +23,17 @@ pub struct Pool {
     workdir: PathBuf,
     channel_cap: usize,
     limits: Limits,
+    opt_level: String,
 }
 
 impl Pool {
-    pub fn new(workdir: PathBuf, channel_cap: usize, limits: Limits) -> Pool {
+    pub fn new(workdir: PathBuf, channel_cap: usize, limits: Limits, opt_level: String) -> Pool {
         Pool {
             state: Arc::default(),
             workdir,
             channel_cap,
             limits,
+            opt_level,
         }
     }
 
@@ -43,9 +45,9 @@ impl Pool {
             st.starting += 1;
             let state = Arc::clone(&self.state);
             let workdir = self.workdir.clone();
-            let (cap, limits) = (self.channel_cap, self.limits);
+            let (cap, limits, opt) = (self.channel_cap, self.limits, self.opt_level.clone());
             std::thread::spawn(move || {
-                let started = Kernel::start(&workdir, cap, limits);
+                let started = Kernel::start(&workdir, cap, limits, &opt);
                 let (lock, cvar) = &*state;
                 let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
                 st.starting -= 1;
@@ -75,7 +77,12 @@ impl Pool {
             }
             if st.starting == 0 {
                 drop(st);
-                return Kernel::start(&self.workdir, self.channel_cap, self.limits);
+                return Kernel::start(
+                    &self.workdir,
+                    self.channel_cap,
+                    self.limits,
+                    &self.opt_level,
+                );
             }
             // Bounded by the start of the contexts in flight, each of which
             // ends with a push or a failure, and notifies.
