@@ -558,3 +558,41 @@ fn parallel_exercises_report_in_lesson_order() {
         .collect();
     assert_eq!(ids, vec!["tcp-helper", "udp6", "in-turn"]);
 }
+
+#[test]
+fn plain_cells_keep_exact_output_whatever_they_print() {
+    let path = fixture("plain.md");
+    let out = Aula::run().arg(&path).json().exec();
+    out.status(1);
+    let report = out.json();
+    let lesson = &report["lessons"][0];
+    let verdicts: Vec<(u64, &str)> = lesson["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["line"].as_u64().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    let line = |needle| line_of(&path, needle) as u64 - 1;
+    assert_eq!(
+        verdicts,
+        vec![
+            (line("println!(\"EVCXR_EXECUTION_COMPLETE\");"), "pass"),
+            (line("let total: u32"), "pass"),
+            (line("let borrowed"), "pass"),
+            (line("println!(\"after the flood"), "pass"),
+        ]
+    );
+    // Cells without an output block that fail are reported all the same.
+    let unchecked = lesson["unchecked_cell_failures"].as_array().unwrap();
+    assert_eq!(unchecked.len(), 2, "{lesson:#}");
+    assert_eq!(unchecked[0]["line"], line("let n: u32 = \"x\""));
+    assert_eq!(unchecked[0]["verdict"], "panic");
+    assert!(
+        unchecked[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid digit found in string"),
+        "{lesson:#}"
+    );
+    assert_eq!(unchecked[1]["verdict"], "output_limit");
+}

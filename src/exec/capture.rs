@@ -87,6 +87,10 @@ impl Capture {
         let _ = std::fs::write(self.file(files::GATE), b"");
     }
 
+    pub fn stdout_path(&self) -> PathBuf {
+        self.file(files::STDOUT)
+    }
+
     pub fn stdout_bytes(&self) -> u64 {
         std::fs::metadata(self.file(files::STDOUT)).map_or(0, |m| m.len())
     }

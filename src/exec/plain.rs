@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::capture::Capture;
-use super::kernel::{EvalError, Kernel, Killer, LineBuffer};
+use super::kernel::{EvalError, Kernel, Killer};
 use super::shape;
 use super::source::SourceMap;
 use super::{Engine, Event};
@@ -92,7 +92,11 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    fn spawn(killer: Killer, stdout: LineBuffer, limit: Duration) -> Watchdog {
+    fn spawn(
+        killer: Killer,
+        flooded: impl Fn() -> bool + Send + 'static,
+        limit: Duration,
+    ) -> Watchdog {
         let reason = Arc::new(AtomicU8::new(STOPPED_NONE));
         let done = Arc::new(AtomicU8::new(0));
         let thread = {
@@ -104,7 +108,7 @@ impl Watchdog {
                         STOPPED_INTERRUPT
                     } else if start.elapsed() > limit {
                         STOPPED_TIMEOUT
-                    } else if stdout.overflowed() {
+                    } else if flooded() {
                         STOPPED_FLOOD
                     } else {
                         STOPPED_NONE
@@ -220,29 +224,58 @@ fn run_cell(
     let cell = lesson.cell(index);
     let capture = Capture::create(engine.capture_dir(&format!("cell-{}", cell.line)))?;
     let opts = engine.options.clone();
+    // Output goes to the capture files, out of evcxr's way, unless the
+    // cell's own `?` could return early past the statement that restores it.
+    let piped = shape::uses_question_mark(&cell.code);
+    let dir = capture.dir_str();
     let mut map = SourceMap::new();
-    map.push(&runtime::plain_prefix(&capture.dir_str()), None);
+    if piped {
+        map.push(&runtime::piped_prefix(&dir), None);
+    } else {
+        map.push(&runtime::plain_prefix(&dir), None);
+    }
     push_cell(&mut map, cell, wrapped);
-    map.push(runtime::PLAIN_SUFFIX, None);
+    if piped {
+        map.push(runtime::PIPED_SUFFIX, None);
+    } else {
+        map.push(&runtime::plain_suffix(&dir), None);
+    }
 
     let start = Instant::now();
-    let watchdog = Watchdog::spawn(kernel.killer(), kernel.stdout.clone(), opts.cell_timeout);
+    let flooded: Box<dyn Fn() -> bool + Send> = if piped {
+        let buffer = kernel.stdout.clone();
+        Box::new(move || buffer.overflowed())
+    } else {
+        let file = capture.stdout_path();
+        let cap = opts.output_cap as u64;
+        Box::new(move || std::fs::metadata(&file).is_ok_and(|m| m.len() > cap))
+    };
+    let watchdog = Watchdog::spawn(kernel.killer(), flooded, opts.cell_timeout);
     let evaluated = kernel.eval(map);
     let stopped = watchdog.stop();
 
-    // evcxr returns once its channel is empty, but the line it handed over
-    // last may still be on its way into the buffer: wait for the sentinel.
-    let wait_until = Instant::now() + Duration::from_secs(2);
-    while evaluated.is_ok()
-        && !kernel.stdout.contains(runtime::PLAIN_SENTINEL)
-        && Instant::now() < wait_until
-    {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let lines = kernel.stdout.snapshot();
-    let output = output_before_sentinel(&lines);
+    let output = if piped {
+        // evcxr returns once its channel is empty, but the line it handed
+        // over last may still be on its way into the buffer.
+        let wait_until = Instant::now() + Duration::from_secs(2);
+        while evaluated.is_ok()
+            && !kernel.stdout.contains(runtime::PLAIN_SENTINEL)
+            && Instant::now() < wait_until
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        output_before_sentinel(&kernel.stdout.snapshot())
+    } else {
+        capture
+            .finished()
+            .then(|| capture.stdout(opts.output_cap).text)
+    };
     let faults = capture.faults();
-    let stderr = kernel.stderr.snapshot().join("\n");
+    let stderr = if piped {
+        kernel.stderr.snapshot().join("\n")
+    } else {
+        capture.stderr(64 * 1024).text
+    };
 
     let fail = |verdict, message: String| {
         (
@@ -287,7 +320,11 @@ fn run_cell(
         ),
         (Ok(()), _) if output.is_none() => fail(
             Verdict::Panic,
-            format!("the cell stopped early: {}", stderr.trim()),
+            if piped {
+                format!("the cell stopped at a `?` with an error: {}", stderr.trim())
+            } else {
+                format!("the cell stopped before its end: {}", stderr.trim())
+            },
         ),
         (Ok(()), _) => match (&cell.expected, &output) {
             (Some(expected), Some(actual)) => {

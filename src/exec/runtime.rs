@@ -83,6 +83,39 @@ pub const MODULE: &str = r#"mod __aula {
         }
     }
 
+    /// Points fds 1 and 2 at the capture files and installs the panic hook;
+    /// what it returns puts them back.
+    fn redirect(dir: &str, first_line: u32) -> Arc<Saved> {
+        flush();
+        let out = std::fs::File::create(format!("{dir}/stdout")).expect("aula: capture file");
+        let err = std::fs::File::create(format!("{dir}/stderr")).expect("aula: capture file");
+        let saved = unsafe {
+            let saved = (fcntl(1, F_DUPFD_CLOEXEC, 10), fcntl(2, F_DUPFD_CLOEXEC, 10));
+            dup2(out.as_raw_fd(), 1);
+            dup2(err.as_raw_fd(), 2);
+            saved
+        };
+        let saved = Arc::new(Saved(Mutex::new(Some(saved))));
+        let main = std::thread::current().id();
+        let hook_dir = dir.to_owned();
+        let hook_saved = Arc::clone(&saved);
+        std::panic::set_hook(Box::new(move |info: &std::panic::PanicHookInfo<'_>| {
+            let msg = message(info);
+            let line = info
+                .location()
+                .filter(|l| first_line > 0 && l.file().ends_with("lib.rs") && l.line() > first_line)
+                .map_or(0, |l| l.line() - first_line);
+            let current = std::thread::current();
+            let name = current.name().unwrap_or("<unnamed>").to_owned();
+            fault(&hook_dir, line, &name, &msg);
+            eprintln!("thread '{name}' panicked: {msg}");
+            if current.id() == main {
+                hook_saved.restore();
+            }
+        }));
+        saved
+    }
+
     pub struct Guard {
         dir: String,
         saved: Arc<Saved>,
@@ -104,33 +137,7 @@ pub const MODULE: &str = r#"mod __aula {
         let cwd = format!("{dir}/cwd");
         let _ = std::fs::create_dir_all(&cwd);
         let _ = std::env::set_current_dir(&cwd);
-        flush();
-        let out = std::fs::File::create(format!("{dir}/stdout")).expect("aula: capture file");
-        let err = std::fs::File::create(format!("{dir}/stderr")).expect("aula: capture file");
-        let saved = unsafe {
-            let saved = (fcntl(1, F_DUPFD_CLOEXEC, 10), fcntl(2, F_DUPFD_CLOEXEC, 10));
-            dup2(out.as_raw_fd(), 1);
-            dup2(err.as_raw_fd(), 2);
-            saved
-        };
-        let saved = Arc::new(Saved(Mutex::new(Some(saved))));
-        let main = std::thread::current().id();
-        let hook_dir = dir.to_owned();
-        let hook_saved = Arc::clone(&saved);
-        std::panic::set_hook(Box::new(move |info: &std::panic::PanicHookInfo<'_>| {
-            let msg = message(info);
-            let line = info
-                .location()
-                .filter(|l| l.file().ends_with("lib.rs") && l.line() > first_line)
-                .map_or(0, |l| l.line() - first_line);
-            let current = std::thread::current();
-            let name = current.name().unwrap_or("<unnamed>").to_owned();
-            fault(&hook_dir, line, &name, &msg);
-            eprintln!("thread '{name}' panicked: {msg}");
-            if current.id() == main {
-                hook_saved.restore();
-            }
-        }));
+        let saved = redirect(dir, first_line);
         let _ = std::fs::write(format!("{dir}/started"), b"");
         Guard { dir: dir.to_owned(), saved }
     }
@@ -158,10 +165,28 @@ pub const MODULE: &str = r#"mod __aula {
         }
     }
 
-    /// Plain cells print on evcxr's pipe (they are the notebook part, and
-    /// must keep their top-level state); the hook records panics synchronously,
-    /// since evcxr's stderr channel delivers them late.
+    // A plain cell keeps its top-level state, so it cannot run inside a
+    // guard's block: `plain_begin` and `plain_end` are statements around it,
+    // and the redirection waits between them here (one compiled cell shares
+    // this static; the next cell's is another).
+    static PLAIN: Mutex<Option<Arc<Saved>>> = Mutex::new(None);
+
     pub fn plain_begin(dir: &str) {
+        let saved = redirect(dir, 0);
+        *PLAIN.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+    }
+
+    pub fn plain_end(dir: &str) {
+        if let Some(saved) = PLAIN.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            saved.restore();
+        }
+        let _ = std::panic::take_hook();
+        let _ = std::fs::write(format!("{dir}/finished"), b"");
+    }
+
+    /// For a cell whose `?` would skip `plain_end`: it prints on evcxr's
+    /// pipe, followed by a sentinel line, and panics are still recorded.
+    pub fn piped_begin(dir: &str) {
         let hook_dir = dir.to_owned();
         std::panic::set_hook(Box::new(move |info: &std::panic::PanicHookInfo<'_>| {
             let name = std::thread::current().name().unwrap_or("<unnamed>").to_owned();
@@ -171,7 +196,7 @@ pub const MODULE: &str = r#"mod __aula {
         }));
     }
 
-    pub fn plain_end() {
+    pub fn piped_end() {
         print!("\n__AULA_PLAIN_CELL_END_7f3a91__\n");
         flush();
         let _ = std::panic::take_hook();
@@ -194,11 +219,21 @@ let __aula_result: ::std::result::Result<(), ::std::boxed::Box<dyn ::std::error:
 /// the cell may leave without one.
 pub const EXERCISE_SUFFIX: &str = "\n; Ok(()) })(); __aula_guard.finish(__aula_result); }\n";
 
+/// Around a plain cell whose output goes to the capture files.
 pub fn plain_prefix(dir: &str) -> String {
     format!("__aula::plain_begin({dir:?});\n")
 }
 
-pub const PLAIN_SUFFIX: &str = "__aula::plain_end();\n";
+pub fn plain_suffix(dir: &str) -> String {
+    format!("__aula::plain_end({dir:?});\n")
+}
+
+/// Around a plain cell that prints on evcxr's pipe (see `piped_begin`).
+pub fn piped_prefix(dir: &str) -> String {
+    format!("__aula::piped_begin({dir:?});\n")
+}
+
+pub const PIPED_SUFFIX: &str = "__aula::piped_end();\n";
 
 #[cfg(test)]
 mod tests {

@@ -18,9 +18,47 @@ pub fn ends_with_expression(code: &str) -> bool {
     }
 }
 
+/// Whether the cell's own statements use `?` (not inside a closure, `fn` or
+/// `async` block of its own). evcxr turns such a `?` into an early return
+/// from the cell, which skips any code aula puts after it.
+pub fn uses_question_mark(code: &str) -> bool {
+    use syn::visit::Visit;
+    struct Finder(bool);
+    impl<'a> Visit<'a> for Finder {
+        fn visit_expr_try(&mut self, _: &'a syn::ExprTry) {
+            self.0 = true;
+        }
+        fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'a syn::Item) {}
+    }
+    let Ok(block) = syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) else {
+        return false;
+    };
+    let mut finder = Finder(false);
+    finder.visit_block(&block);
+    finder.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn question_marks_of_the_cell_itself_are_found() {
+        let table = [
+            ("let n: u8 = \"1\".parse()?;", true),
+            ("if x { f()?; }", true),
+            ("let f = || -> Result<(), ()> { g()?; Ok(()) };", false),
+            ("fn f() -> Option<u8> { g()? }", false),
+            ("let s = \"a?b\";", false),
+            ("println!(\"{}\", 1);", false),
+            ("broken ( code", false),
+        ];
+        for (code, want) in table {
+            assert_eq!(uses_question_mark(code), want, "{code:?}");
+        }
+    }
 
     #[test]
     fn trailing_expressions_are_told_from_statements_and_items() {
