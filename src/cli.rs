@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cache::Cache;
+use crate::exec::netns::{self, Netns};
 use crate::exec::sandbox::{self, Limits};
 use crate::exec::{Engine, Options};
 use crate::lesson::{self, Lesson, LessonError};
@@ -60,6 +61,11 @@ struct RunArgs {
     #[arg(long, value_name = "LEVEL", default_value = "0",
           value_parser = ["0", "1", "2", "3", "s", "z"])]
     opt_level: String,
+    /// Run students' code in a private network namespace with only loopback
+    /// up (where user namespaces are available; otherwise a warning, and the
+    /// run goes on without).
+    #[arg(long)]
+    isolate: bool,
     /// Run everything, neither reading nor writing the result cache.
     #[arg(long)]
     no_cache: bool,
@@ -126,6 +132,9 @@ pub fn load_lessons(paths: &[PathBuf]) -> Result<Vec<Lesson>, Vec<LessonError>> 
 }
 
 pub fn main() -> ExitCode {
+    if std::env::var_os(netns::HOLDER_ENV).is_some() {
+        netns::holder_main();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -194,7 +203,18 @@ fn run(args: RunArgs) -> ExitCode {
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     sandbox::become_subreaper();
     sandbox::watch_signals();
-    let mut engine = match Engine::new(options, cache, jobs) {
+    let netns = if args.isolate {
+        match Netns::create() {
+            Ok(ns) => Some(std::sync::Arc::new(ns)),
+            Err(e) => {
+                eprintln!("warning: --isolate: {e:#}; running without network isolation");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut engine = match Engine::new(options, cache, jobs, netns) {
         Ok(e) => e,
         Err(e) => return usage_error(format!("{e:#}")),
     };

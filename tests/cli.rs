@@ -596,3 +596,20 @@ fn plain_cells_keep_exact_output_whatever_they_print() {
     );
     assert_eq!(unchecked[1]["verdict"], "output_limit");
 }
+
+#[test]
+fn isolate_leaves_students_code_only_loopback() {
+    let out = Aula::run()
+        .arg(fixture("isolate.md"))
+        .arg("--isolate")
+        .json()
+        .exec();
+    if out.stderr.contains("warning: --isolate") {
+        // No user namespaces on this machine: the run must still go on.
+        eprintln!("skipped the isolation check: {}", out.stderr);
+        assert!(out.status == 0 || out.status == 1, "{}", out.stderr);
+        return;
+    }
+    out.status(0);
+    assert_eq!(exercise(&out.json(), "only-loopback")["verdict"], "pass");
+}

@@ -267,7 +267,7 @@ fn attempt(
         if deadline.is_none() && server.capture.started() {
             deadline = Some(now + ex.timeout);
         }
-        if !bound && ports::is_bound(port) {
+        if !bound && ports::is_bound(port, engine.netns_pid()) {
             bound = true;
             if let Some(c) = &client {
                 c.capture.open_gate();

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 use evcxr::{Error as EvcxrError, EvalContext};
 
+use super::netns::Netns;
 use super::runtime;
 use super::sandbox::Limits;
 use super::source::{Diagnostic, SourceMap};
@@ -113,11 +114,15 @@ impl Kernel {
         channel_cap: usize,
         limits: Limits,
         opt_level: &str,
+        netns: Option<&Netns>,
     ) -> Result<Kernel> {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
         let mut command = Command::new(exe);
         command.current_dir(workdir).process_group(0);
         limits.apply_to(&mut command);
+        if let Some(ns) = netns {
+            ns.enter_in(&mut command)?;
+        }
         let (mut ctx, outputs) = EvalContext::with_subprocess_command(command)
             .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
         ctx.set_opt_level(opt_level)

@@ -4,6 +4,7 @@
 pub mod capture;
 mod exercise;
 pub mod kernel;
+pub mod netns;
 mod plain;
 mod pool;
 pub mod ports;
@@ -13,8 +14,8 @@ mod shape;
 pub mod source;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -70,6 +71,7 @@ pub struct Engine {
     /// What else decides a verdict besides the lesson: computed once.
     environment: OnceLock<String>,
     jobs: usize,
+    netns: Option<Arc<netns::Netns>>,
 }
 
 /// The toolchain that compiles cells, as `rustc -vV` describes it.
@@ -83,8 +85,14 @@ fn toolchain() -> String {
 
 impl Engine {
     /// `cache`: where to keep results (`None`: run everything). `jobs`: how
-    /// many exercises run at once.
-    pub fn new(options: Options, cache: Option<Cache>, jobs: usize) -> Result<Engine> {
+    /// many exercises run at once. `netns`: the namespace students' code runs
+    /// in (`--isolate`).
+    pub fn new(
+        options: Options,
+        cache: Option<Cache>,
+        jobs: usize,
+        netns: Option<Arc<netns::Netns>>,
+    ) -> Result<Engine> {
         let scratch = tempfile::Builder::new().prefix("aula-").tempdir()?;
         let workdir = scratch.path().join("work");
         std::fs::create_dir_all(&workdir)?;
@@ -96,7 +104,9 @@ impl Engine {
                 channel_cap,
                 options.limits,
                 options.opt_level.clone(),
+                netns.clone(),
             ),
+            netns,
             options,
             scratch,
             next_capture: AtomicUsize::new(0),
@@ -143,8 +153,15 @@ impl Engine {
     }
 
     fn environment(&self) -> &str {
-        self.environment
-            .get_or_init(|| format!("{:?}\n{}", self.options, toolchain()))
+        self.environment.get_or_init(|| {
+            let isolated = self.netns.is_some();
+            format!("{:?}\nisolated: {isolated}\n{}", self.options, toolchain())
+        })
+    }
+
+    /// A process in the namespace students' code runs in, when isolated.
+    fn netns_pid(&self) -> Option<i32> {
+        self.netns.as_ref().map(|n| n.pid())
     }
 
     fn plain_key(&self, lesson: &Lesson, index: usize) -> Key {

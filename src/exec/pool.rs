@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use anyhow::Result;
 
 use super::kernel::Kernel;
+use super::netns::Netns;
 use super::sandbox::Limits;
 
 #[derive(Default)]
@@ -24,16 +25,24 @@ pub struct Pool {
     channel_cap: usize,
     limits: Limits,
     opt_level: String,
+    netns: Option<Arc<Netns>>,
 }
 
 impl Pool {
-    pub fn new(workdir: PathBuf, channel_cap: usize, limits: Limits, opt_level: String) -> Pool {
+    pub fn new(
+        workdir: PathBuf,
+        channel_cap: usize,
+        limits: Limits,
+        opt_level: String,
+        netns: Option<Arc<Netns>>,
+    ) -> Pool {
         Pool {
             state: Arc::default(),
             workdir,
             channel_cap,
             limits,
             opt_level,
+            netns,
         }
     }
 
@@ -46,8 +55,9 @@ impl Pool {
             let state = Arc::clone(&self.state);
             let workdir = self.workdir.clone();
             let (cap, limits, opt) = (self.channel_cap, self.limits, self.opt_level.clone());
+            let netns = self.netns.clone();
             std::thread::spawn(move || {
-                let started = Kernel::start(&workdir, cap, limits, &opt);
+                let started = Kernel::start(&workdir, cap, limits, &opt, netns.as_deref());
                 let (lock, cvar) = &*state;
                 let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
                 st.starting -= 1;
@@ -82,6 +92,7 @@ impl Pool {
                     self.channel_cap,
                     self.limits,
                     &self.opt_level,
+                    self.netns.as_deref(),
                 );
             }
             // Bounded by the start of the contexts in flight, each of which

@@ -84,7 +84,13 @@ pub fn allocate() -> std::io::Result<Lease> {
 
 /// Whether some socket is bound to `port` as a TCP listener or a UDP socket,
 /// read from the kernel's socket tables, so nothing connects to the server.
-pub fn is_bound(port: u16) -> bool {
+///
+/// `netns`: a process in the network namespace to look in (`--isolate`);
+/// `None` for this process's own.
+pub fn is_bound(port: u16, netns: Option<i32>) -> bool {
+    if let Some(pid) = netns {
+        return is_bound_in(port, pid);
+    }
     use procfs::net::{TcpState, tcp, tcp6, udp, udp6};
     let tcp_listening = [tcp(), tcp6()]
         .into_iter()
@@ -93,6 +99,24 @@ pub fn is_bound(port: u16) -> bool {
         .any(|e| e.local_address.port() == port && e.state == TcpState::Listen);
     tcp_listening
         || [udp(), udp6()]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.local_address.port() == port)
+}
+
+fn is_bound_in(port: u16, pid: i32) -> bool {
+    use procfs::net::TcpState;
+    let Ok(p) = procfs::process::Process::new(pid) else {
+        return false;
+    };
+    let tcp_listening = [p.tcp(), p.tcp6()]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.local_address.port() == port && e.state == TcpState::Listen);
+    tcp_listening
+        || [p.udp(), p.udp6()]
             .into_iter()
             .flatten()
             .flatten()
@@ -111,7 +135,7 @@ mod tests {
         // Another process sees the port as leased.
         assert!(lock_port(a.port).is_none());
         let a = a.port;
-        assert!(!is_bound(a));
+        assert!(!is_bound(a, None));
         TcpListener::bind((Ipv4Addr::LOCALHOST, a)).unwrap();
         UdpSocket::bind((Ipv4Addr::LOCALHOST, a)).unwrap();
     }
@@ -120,24 +144,26 @@ mod tests {
     fn a_tcp_listener_or_udp_socket_counts_as_bound_a_connection_does_not() {
         let port = allocate().unwrap().port;
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
-        assert!(is_bound(port));
+        assert!(is_bound(port, None));
+        // Read through a process's own tables, as `--isolate` does.
+        assert!(is_bound(port, Some(std::process::id() as i32)));
         drop(listener);
-        assert!(!is_bound(port));
+        assert!(!is_bound(port, None));
 
         let port = allocate().unwrap().port;
         let socket = UdpSocket::bind((Ipv6Addr::LOCALHOST, port));
         if let Ok(socket) = socket {
-            assert!(is_bound(port));
+            assert!(is_bound(port, None));
             drop(socket);
         }
         let udp4 = UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
-        assert!(is_bound(port));
+        assert!(is_bound(port, None));
         drop(udp4);
 
         // A client's socket uses an ephemeral local port; it is not a server.
         let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
         let client_port = client.local_addr().unwrap().port();
-        assert!(!is_bound(client_port));
+        assert!(!is_bound(client_port, None));
     }
 }
