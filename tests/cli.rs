@@ -150,7 +150,8 @@ fn a_lesson_never_seen_passes_every_feature_of_the_format() {
         cell_lines,
         vec![
             line_of(&fixture("good.md"), "```rust") as u64,
-            line_of(&fixture("good.md"), "println!(\"{} {}\", shout") as u64 - 1
+            line_of(&fixture("good.md"), "println!(\"{} {}\", shout") as u64 - 1,
+            line_of(&fixture("good.md"), "let words = vec!") as u64 - 1,
         ]
     );
     for id in ["tcp-helper", "udp6", "in-turn"] {

@@ -108,6 +108,13 @@ impl Capture {
             .map(|t| parse_faults(&t))
             .unwrap_or_default()
     }
+
+    /// Panics of the plain cells replayed before an exercise cell.
+    pub fn replay_faults(&self) -> Vec<Fault> {
+        std::fs::read_to_string(self.dir.join(files::REPLAY).join(files::FAULTS))
+            .map(|t| parse_faults(&t))
+            .unwrap_or_default()
+    }
 }
 
 /// Reads at most `cap` bytes, so a flooded file never fills the host's memory.

@@ -70,6 +70,7 @@ struct Ran {
     stdout: Captured,
     stderr: Captured,
     faults: Vec<Fault>,
+    replay_faults: Vec<Fault>,
 }
 
 impl Running {
@@ -126,6 +127,7 @@ impl Running {
             stdout: self.capture.stdout(cap),
             stderr: self.capture.stderr(64 * 1024),
             faults: self.capture.faults(),
+            replay_faults: self.capture.replay_faults(),
         };
         (kernel, ran)
     }
@@ -143,18 +145,12 @@ fn cell_code(
     port: u16,
 ) -> SourceMap {
     let mut map = SourceMap::new();
-    let mut replayed = false;
+    map.push(&runtime::exercise_open(&capture.dir_str()), None);
     for r in replayable {
         let plain = lesson.cell(r.index);
         if plain.line < cell.line {
             push_cell(&mut map, plain, r.wrapped);
-            replayed = true;
         }
-    }
-    if replayed {
-        // Ends a last line the plain cells printed without a newline, which
-        // evcxr would otherwise glue to its own completion line.
-        map.push("println!();", None);
     }
     map.push(
         &runtime::exercise_prefix(&capture.dir_str(), gate, host, port),
@@ -465,6 +461,16 @@ fn judge(
     let fault_of = |r: &Ran| -> Option<(Verdict, Option<Failure>)> {
         if let Some(f) = r.faults.first() {
             return Some((Verdict::Panic, with_stderr(failure(fault_message(r, f)), r)));
+        }
+        if let Some(f) = r.replay_faults.first().filter(|_| !r.started) {
+            return Some((
+                Verdict::Panic,
+                failure(format!(
+                    "a plain cell above {} panicked when it ran again before it: {}",
+                    r.role.describe(r.line),
+                    f.message
+                )),
+            ));
         }
         if let Err(EvalError::Terminated(msg)) = &r.eval
             && r.stopped.is_none()

@@ -73,9 +73,15 @@ pub fn push_cell(map: &mut SourceMap, cell: &Cell, wrapped: bool) {
     }
 }
 
-/// evcxr's refusal to keep a variable that holds a borrow.
+/// evcxr's refusal to keep a variable between cells: one that holds a
+/// borrow ("can't be persisted") or a closure ("cannot be persisted").
 fn cannot_persist(evaluated: &Result<(), EvalError>) -> bool {
-    matches!(evaluated, Err(EvalError::Compile(ds)) if ds.iter().any(|d| d.message.contains("can't be persisted")))
+    let says = |m: &str| m.contains("be persisted");
+    match evaluated {
+        Err(EvalError::Compile(ds)) => ds.iter().any(|d| says(&d.message)),
+        Err(EvalError::Other(m)) => says(m),
+        _ => false,
+    }
 }
 
 const STOPPED_NONE: u8 = 0;
@@ -192,7 +198,7 @@ pub fn run(
         }
         let (mut result, mut ran_through) = run_cell(engine, &mut kernel, lesson, index, false)?;
         let mut wrapped = false;
-        if result.verdict == Verdict::CompileError && result.persist_failure {
+        if result.persist_failure {
             (result, ran_through) = run_cell(engine, &mut kernel, lesson, index, true)?;
             wrapped = true;
         }
@@ -209,7 +215,6 @@ pub fn run(
 }
 
 struct Attempt {
-    verdict: Verdict,
     persist_failure: bool,
     result: CellResult,
 }
@@ -351,7 +356,6 @@ fn run_cell(
     let ran_through = evaluated.is_ok() && faults.is_empty() && output.is_some();
     Ok((
         Attempt {
-            verdict,
             persist_failure: cannot_persist(&evaluated),
             result: CellResult {
                 line: cell.line,

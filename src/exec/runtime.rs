@@ -22,6 +22,8 @@ pub mod files {
     pub const FINISHED: &str = "finished";
     /// Created by the host to let a waiting (already compiled) cell start.
     pub const GATE: &str = "go";
+    /// Where the replayed plain cells' output and panics go.
+    pub const REPLAY: &str = "replay";
 }
 
 /// Marks the end of a plain cell's stdout on evcxr's pipe. A cell whose last
@@ -142,6 +144,15 @@ pub const MODULE: &str = r#"mod __aula {
         Guard { dir: dir.to_owned(), saved }
     }
 
+    /// Silences the plain cells replayed before an exercise cell: their
+    /// output, and any panic, go to `DIR/replay/`.
+    pub fn quiet(dir: &str) -> Guard {
+        let replay = format!("{dir}/replay");
+        let _ = std::fs::create_dir_all(&replay);
+        let saved = redirect(&replay, 0);
+        Guard { dir: replay, saved }
+    }
+
     impl Guard {
         pub fn finish(self, result: Result<(), Box<dyn std::error::Error>>) {
             match result {
@@ -204,11 +215,19 @@ pub const MODULE: &str = r#"mod __aula {
 }
 "#;
 
+/// Opens an exercise cell's block. The plain cells above it are replayed
+/// inside this block, their output silenced, so the cell sees their items
+/// and variables as locals: evcxr's machinery for keeping variables between
+/// cells (slow, and unable to keep borrows or closures) is not involved.
+pub fn exercise_open(dir: &str) -> String {
+    format!("{{ let __aula_quiet = __aula::quiet({dir:?});\n")
+}
+
 /// The exercise-cell wrapper, before and after the cell's code. The prefix is
 /// one line, so the cell's line `k` is line `k + 1` of the evaluated text.
 pub fn exercise_prefix(dir: &str, gate: bool, host: &str, port: u16) -> String {
     format!(
-        "{{ let __aula_guard = __aula::begin({dir:?}, line!(), {gate}); \
+        "drop(__aula_quiet); let __aula_guard = __aula::begin({dir:?}, line!(), {gate}); \
 let __aula_result: ::std::result::Result<(), ::std::boxed::Box<dyn ::std::error::Error>> = \
 (|| -> ::std::result::Result<(), ::std::boxed::Box<dyn ::std::error::Error>> {{ \
 #[allow(dead_code)] const HOST: &str = {host:?}; #[allow(dead_code)] const PORT: u16 = {port};\n"
