@@ -31,7 +31,7 @@ What one round does
    format's default of 10 s).
 
 2. P aula processes (`--processes`, default 3) are started at the same time,
-   each `AULA run --format json [--aula-arg ...] LESSON`, stdout and stderr
+   each `AULA run --format json --no-cache [--aula-arg ...] LESSON`, stdout and stderr
    to files (not pipes, so that a stray grandchild holding an inherited
    descriptor cannot hang the script). Each gets `--timeout` seconds
    (default 900); past it, that aula process alone is killed with SIGKILL
@@ -366,7 +366,9 @@ def run_round(args, aula: Path, lesson: Path, workdir: Path, round_no: int,
     env = dict(os.environ)
     env[TAG_VAR] = tag
     env.setdefault("NO_COLOR", "1")
-    cmd = [str(aula), "run", "--format", "json", *args.aula_arg, str(lesson)]
+    # --no-cache: every process must really run every exercise, or the
+    # stress test measures the result cache instead.
+    cmd = [str(aula), "run", "--format", "json", "--no-cache", *args.aula_arg, str(lesson)]
     procs = []
     t0 = time.monotonic()
     for i in range(args.processes):

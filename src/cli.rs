@@ -195,6 +195,11 @@ fn run(args: RunArgs) -> ExitCode {
 
     let selected =
         |ex: &lesson::Exercise| args.exercises.is_empty() || args.exercises.contains(&ex.id);
+    // With --exercise, lessons without a chosen exercise are not run at all.
+    let lessons: Vec<Lesson> = lessons
+        .into_iter()
+        .filter(|l| args.exercises.is_empty() || l.exercises.iter().any(selected))
+        .collect();
     let cache = if args.no_cache {
         None
     } else {

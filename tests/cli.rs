@@ -385,12 +385,15 @@ fn command_line_mistakes_exit_2() {
 fn json_lists_only_the_selected_exercise() {
     let out = Aula::run()
         .arg(fixture("good.md"))
+        .arg(fixture("faults.md"))
         .arg("--exercise")
         .arg("udp6")
         .json()
         .exec();
     out.status(0);
     let report = out.json();
+    // The lesson without the chosen exercise is not run.
+    assert_eq!(report["lessons"].as_array().unwrap().len(), 1, "{report:#}");
     let ids: Vec<&str> = report["lessons"][0]["exercises"]
         .as_array()
         .unwrap()
