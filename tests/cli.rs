@@ -123,6 +123,26 @@ fn processes_running(argv: &[&str]) -> Vec<u32> {
         .collect()
 }
 
+/// The exercises of the report's first lesson, in report order.
+fn exercise_ids(report: &Value) -> Vec<&str> {
+    report["lessons"][0]["exercises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect()
+}
+
+/// Asserts an exercise's verdict, and that its message says each of `says`.
+fn expect(report: &Value, id: &str, verdict: &str, says: &[&str]) {
+    let ex = exercise(report, id);
+    assert_eq!(ex["verdict"], verdict, "{ex:#}");
+    let message = ex["message"].as_str().unwrap_or_default();
+    for s in says {
+        assert!(message.contains(s), "{id}: `{message}` does not say `{s}`");
+    }
+}
+
 fn exercise<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["lessons"]
         .as_array()
@@ -214,49 +234,37 @@ fn every_broken_exercise_gets_its_own_verdict_and_the_run_goes_on() {
         "{error:#}"
     );
 
-    let silent = exercise(&report, "silent-server");
-    assert_eq!(silent["verdict"], "timeout");
-    assert!(
-        silent["message"]
-            .as_str()
-            .unwrap()
-            .contains("were still running after 2 s"),
-        "{silent:#}"
+    expect(
+        &report,
+        "silent-server",
+        "timeout",
+        &["were still running after 2 s"],
     );
-
-    let never = exercise(&report, "never-binds");
-    assert_eq!(never["verdict"], "not_listening");
-    assert!(
-        never["message"]
-            .as_str()
-            .unwrap()
-            .contains("did not bind port"),
-        "{never:#}"
+    expect(
+        &report,
+        "never-binds",
+        "not_listening",
+        &["did not bind port"],
     );
-
-    let panics = exercise(&report, "client-panics");
-    assert_eq!(panics["verdict"], "panic");
-    let message = panics["message"].as_str().unwrap();
-    assert!(
-        message.contains("the list of numbers is empty"),
-        "{message}"
+    let at_line = format!("at line {}", line_of(&path, "numbers.first()"));
+    expect(
+        &report,
+        "client-panics",
+        "panic",
+        &["client 1 (line", "the list of numbers is empty", &at_line],
     );
-    assert!(
-        message.contains(&format!("at line {}", line_of(&path, "numbers.first()"))),
-        "{message}"
+    expect(
+        &report,
+        "flood",
+        "output_limit",
+        &["client 1 (line", "more than 1048576 bytes"],
     );
-
-    let flood = exercise(&report, "flood");
-    assert_eq!(flood["verdict"], "output_limit");
-    let message = flood["message"].as_str().unwrap();
-    assert!(message.starts_with("client 1 (line"), "{message}");
-    assert!(message.contains("more than 1048576 bytes"), "{message}");
-
-    let aborts = exercise(&report, "server-aborts");
-    assert_eq!(aborts["verdict"], "crashed");
-    let message = aborts["message"].as_str().unwrap();
-    assert!(message.starts_with("the server (line"), "{message}");
-    assert!(message.contains("SIGABRT"), "{message}");
+    expect(
+        &report,
+        "server-aborts",
+        "crashed",
+        &["the server (line", "SIGABRT"],
+    );
 
     // Protocol-looking output is compared like any other, and a process the
     // server left running does not outlive the run.
@@ -394,12 +402,7 @@ fn json_lists_only_the_selected_exercise() {
     let report = out.json();
     // The lesson without the chosen exercise is not run.
     assert_eq!(report["lessons"].as_array().unwrap().len(), 1, "{report:#}");
-    let ids: Vec<&str> = report["lessons"][0]["exercises"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
+    let ids = exercise_ids(&report);
     assert_eq!(ids, vec!["udp6"]);
     assert_eq!(report["summary"]["exercises"], 1);
 }
@@ -554,12 +557,7 @@ fn parallel_exercises_report_in_lesson_order() {
         .exec();
     out.status(0);
     let report = out.json();
-    let ids: Vec<&str> = report["lessons"][0]["exercises"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
+    let ids = exercise_ids(&report);
     assert_eq!(ids, vec!["tcp-helper", "udp6", "in-turn"]);
 }
 
