@@ -132,13 +132,19 @@ impl Engine {
         let mut plain = false;
         let mut exercises = false;
         for lesson in lessons {
-            plain |= lesson.cells.iter().any(|c| c.kind == CellKind::Plain)
-                && self.cached_plain(lesson).is_none();
-            exercises |= lesson
-                .exercises
-                .iter()
-                .filter(|e| selected(e))
-                .any(|e| self.cached_exercise(lesson, e).is_none());
+            let mut chosen = lesson.exercises.iter().filter(|e| selected(e)).peekable();
+            match self.cached_plain(lesson) {
+                Some(run) => {
+                    let replay = run.replayable();
+                    exercises |= chosen.any(|e| self.cached_exercise(lesson, e, &replay).is_none());
+                }
+                // The plain cells run, so what exercises replay is not known
+                // yet: count them as to be run.
+                None => {
+                    plain |= lesson.cells.iter().any(|c| c.kind == CellKind::Plain);
+                    exercises |= chosen.peek().is_some();
+                }
+            }
         }
         if exercises {
             2 * self.jobs
@@ -181,10 +187,14 @@ impl Engine {
             .finish()
     }
 
-    fn exercise_key(&self, lesson: &Lesson, ex: &Exercise) -> Key {
+    /// `replay`: the plain cells that ran through, which the exercise's cells
+    /// replay; a plain cell that timed out once and passes now changes what
+    /// the exercise sees, so it changes the key.
+    fn exercise_key(&self, lesson: &Lesson, ex: &Exercise, replay: &[plain::Replay]) -> Key {
         let mut key = KeyBuilder::new("exercise")
             .field("environment", self.environment())
-            .field("timeout", format!("{:?}", ex.timeout));
+            .field("timeout", format!("{:?}", ex.timeout))
+            .field("replay", format!("{replay:?}"));
         let cells: Vec<usize> = std::iter::once(ex.server)
             .chain(ex.clients.iter().copied())
             .collect();
@@ -225,9 +235,16 @@ impl Engine {
         Some(run)
     }
 
-    fn cached_exercise(&self, lesson: &Lesson, ex: &Exercise) -> Option<ExerciseResult> {
-        let mut result: ExerciseResult =
-            self.cache.as_ref()?.get(&self.exercise_key(lesson, ex))?;
+    fn cached_exercise(
+        &self,
+        lesson: &Lesson,
+        ex: &Exercise,
+        replay: &[plain::Replay],
+    ) -> Option<ExerciseResult> {
+        let mut result: ExerciseResult = self
+            .cache
+            .as_ref()?
+            .get(&self.exercise_key(lesson, ex, replay))?;
         result.cached = true;
         // Not part of the key: these come from the lesson as it is now.
         result.points = ex.points;
@@ -252,7 +269,7 @@ impl Engine {
         ex: &Exercise,
         replay: &[plain::Replay],
     ) -> Option<ExerciseResult> {
-        if let Some(result) = self.cached_exercise(lesson, ex) {
+        if let Some(result) = self.cached_exercise(lesson, ex, replay) {
             return Some(result);
         }
         let begun = std::time::Instant::now();
@@ -275,7 +292,7 @@ impl Engine {
             && result.verdict.cacheable()
             && !sandbox::interrupted()
         {
-            cache.put(&self.exercise_key(lesson, ex), &result);
+            cache.put(&self.exercise_key(lesson, ex, replay), &result);
         }
         Some(result)
     }
