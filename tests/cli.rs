@@ -615,3 +615,30 @@ fn isolate_leaves_students_code_only_loopback() {
     out.status(0);
     assert_eq!(exercise(&out.json(), "only-loopback")["verdict"], "pass");
 }
+
+#[test]
+fn a_runner_that_cannot_start_evcxr_reports_each_exercise_and_still_finishes() {
+    // Without cargo and rustc on PATH, evcxr cannot build anything.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Aula::run()
+        .arg(fixture("good.md"))
+        .json()
+        .env("PATH", empty.path().to_str().unwrap())
+        .exec();
+    out.status(1);
+    let report = out.json();
+    for id in ["tcp-helper", "udp6", "in-turn"] {
+        expect(
+            &report,
+            id,
+            "crashed",
+            &["aula could not run this exercise"],
+        );
+    }
+    let cells = report["lessons"][0]["cells"].as_array().unwrap();
+    assert!(
+        cells.iter().all(|c| c["verdict"] == "crashed"),
+        "{report:#}"
+    );
+    assert_eq!(report["summary"]["failed"], 3);
+}
