@@ -136,7 +136,10 @@ impl Engine {
             match self.cached_plain(lesson) {
                 Some(run) => {
                     let replay = run.replayable();
-                    exercises |= chosen.any(|e| self.cached_exercise(lesson, e, &replay).is_none());
+                    exercises |= chosen.any(|e| {
+                        let key = self.exercise_key(lesson, e, &replay);
+                        self.cached_exercise(&key, e).is_none()
+                    });
                 }
                 // The plain cells run, so what exercises replay is not known
                 // yet: count them as to be run.
@@ -235,16 +238,8 @@ impl Engine {
         Some(run)
     }
 
-    fn cached_exercise(
-        &self,
-        lesson: &Lesson,
-        ex: &Exercise,
-        replay: &[plain::Replay],
-    ) -> Option<ExerciseResult> {
-        let mut result: ExerciseResult = self
-            .cache
-            .as_ref()?
-            .get(&self.exercise_key(lesson, ex, replay))?;
+    fn cached_exercise(&self, key: &Key, ex: &Exercise) -> Option<ExerciseResult> {
+        let mut result: ExerciseResult = self.cache.as_ref()?.get(key)?;
         result.cached = true;
         // Not part of the key: these come from the lesson as it is now.
         result.points = ex.points;
@@ -269,7 +264,8 @@ impl Engine {
         ex: &Exercise,
         replay: &[plain::Replay],
     ) -> Option<ExerciseResult> {
-        if let Some(result) = self.cached_exercise(lesson, ex, replay) {
+        let key = self.exercise_key(lesson, ex, replay);
+        if let Some(result) = self.cached_exercise(&key, ex) {
             return Some(result);
         }
         let begun = std::time::Instant::now();
@@ -292,7 +288,7 @@ impl Engine {
             && result.verdict.cacheable()
             && !sandbox::interrupted()
         {
-            cache.put(&self.exercise_key(lesson, ex, replay), &result);
+            cache.put(&key, &result);
         }
         Some(result)
     }
