@@ -642,3 +642,16 @@ fn a_runner_that_cannot_start_evcxr_reports_each_exercise_and_still_finishes() {
     );
     assert_eq!(report["summary"]["failed"], 3);
 }
+
+#[test]
+fn the_readme_example_lesson_passes() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("````markdown\n").expect("an example lesson") + "````markdown\n".len();
+    let end = start + readme[start..].find("\n````").expect("its end");
+    let dir = tempfile::tempdir().unwrap();
+    let lesson = dir.path().join("example.md");
+    std::fs::write(&lesson, &readme[start..end]).unwrap();
+    let out = Aula::run().arg(lesson.to_str().unwrap()).json().exec();
+    out.status(0);
+    assert_eq!(out.json()["summary"]["passed"], 1);
+}
