@@ -1,6 +1,7 @@
 //! The command line: `aula run [PATH]...`. Parses arguments, loads lessons,
 //! drives the engine and a reporter, and turns the outcome into an exit status.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -256,10 +257,10 @@ fn run(args: RunArgs) -> ExitCode {
         Some(h) => h.finish(&results, &lessons, begun.elapsed()),
         None => {
             let report = report::json::report(&results, &lessons);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("a JSON value serialises")
-            );
+            // A reader that went away (`| head`) is not worth a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer_pretty(&mut out, &report);
+            let _ = writeln!(out);
         }
     }
     if let Some(signal) = sandbox::stop_signal() {
