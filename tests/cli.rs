@@ -655,3 +655,10 @@ fn the_readme_example_lesson_passes() {
     out.status(0);
     assert_eq!(out.json()["summary"]["passed"], 1);
 }
+
+#[test]
+fn a_thread_left_by_one_client_does_not_reach_the_next() {
+    let out = Aula::run().arg(fixture("clients.md")).json().exec();
+    out.status(0);
+    assert_eq!(exercise(&out.json(), "two-clients")["verdict"], "pass");
+}

@@ -301,6 +301,10 @@ fn attempt(
                 client_kernel = Some(kernel);
                 break;
             }
+            // Each client in a context of its own: a fresh child, so nothing
+            // the previous client left running (a thread, a socket) remains.
+            let mut kernel = kernel;
+            kernel.reset()?;
             let index = ex.clients[next_client];
             client = Some(start_cell(
                 engine,
