@@ -1,12 +1,17 @@
 //! The shape of a cell's code, as far as gluing code after it needs.
 
+/// The cell's code as the statements of a block, as evcxr sees a cell.
+fn parse(code: &str) -> Option<syn::Block> {
+    syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")).ok()
+}
+
 /// Whether the code ends with an expression that has no `;` after it (a
 /// notebook cell's displayed value, such as `x + 1`). Code appended after such
 /// a cell needs a `;` first; after an item (`fn f() {}`), evcxr rejects one.
 /// Code that does not parse is left to the compiler to report. A `;` after a
 /// block-like expression (`for … {}`) is harmless, so those count too.
 pub fn ends_with_expression(code: &str) -> bool {
-    let Ok(block) = syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) else {
+    let Some(block) = parse(code) else {
         return false;
     };
     match block.stmts.last() {
@@ -32,7 +37,7 @@ pub fn uses_question_mark(code: &str) -> bool {
         fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
         fn visit_item(&mut self, _: &'a syn::Item) {}
     }
-    let Ok(block) = syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) else {
+    let Some(block) = parse(code) else {
         return false;
     };
     let mut finder = Finder(false);
