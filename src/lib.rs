@@ -1,15 +1,20 @@
 //! aula runs Rust lessons written in Markdown, the way Jupyter runs
 //! notebooks, and grades their server/client exercises.
 //!
-//! The data's path: [`lesson`] (file → cells and exercises) → [`exec`]
-//! (contexts, ports, watchdogs) → [`compare`] (expected against actual) →
-//! [`outcome`] (verdicts) → [`report`], with [`cache`] keeping verdicts of
-//! unchanged code.
+//! The data's path: [`lesson`] (file → blocks, cells with origins,
+//! exercises) → [`plan`] (units, cache keys) → [`exec`] (contexts, ports,
+//! watchdogs, sandbox) → [`observation`] → [`judge`] (verdicts, as
+//! [`outcome`]s) → [`report`]. [`run`] carries a plan out; [`cache`] keeps
+//! the verdicts of unchanged code.
 
 pub mod cache;
 pub mod cli;
 pub mod compare;
 pub mod exec;
+pub mod judge;
 pub mod lesson;
+pub mod observation;
 pub mod outcome;
+pub mod plan;
 pub mod report;
+pub mod run;

@@ -1,6 +1,9 @@
 fn main() -> std::process::ExitCode {
-    // Must come first: evcxr runs this same binary as the child that loads
-    // and runs compiled cells, and as a rustc wrapper.
+    // In a context's child, end with aula: must start before the runtime
+    // hook, which never returns there.
+    aula::exec::sandbox::watch_parent();
+    // Must come first otherwise: evcxr runs this same binary as the child
+    // that loads and runs compiled cells, and as a rustc wrapper.
     evcxr::runtime_hook();
     aula::cli::main()
 }

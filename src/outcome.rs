@@ -1,14 +1,18 @@
-//! What a run found: verdicts, as data. A student's broken code is an
-//! outcome here, never an `Err`.
+//! What a run found, as data: verdicts and their causes, per cell and per
+//! exercise. A student's broken code is an outcome here, never an `Err`;
+//! reporters turn causes into words.
+//!
+//! Cells are named by their index in the lesson (`cell`), and compiler
+//! messages by a cell and a line within its code ([`At`]), never by a line of
+//! the file: a result from the cache stays true when prose above it moves.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::source::Diagnostic;
-
-/// The verdicts of LESSON-FORMAT.md, spelled as REPORT-FORMAT.md writes them.
+/// The verdicts of LESSON-FORMAT.md, spelled as REPORT-FORMAT.md writes them,
+/// and `skipped` for a cell of an exercise that never ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -20,6 +24,7 @@ pub enum Verdict {
     NotListening,
     Timeout,
     OutputLimit,
+    Skipped,
 }
 
 impl Verdict {
@@ -33,6 +38,7 @@ impl Verdict {
             Verdict::NotListening => "not_listening",
             Verdict::Timeout => "timeout",
             Verdict::OutputLimit => "output_limit",
+            Verdict::Skipped => "skipped",
         }
     }
 
@@ -51,41 +57,167 @@ impl Verdict {
     }
 }
 
-/// Why a cell or exercise did not pass, for people and for reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    /// One line, for the report's `message`.
-    pub message: String,
-    /// Unified diffs, expected against actual.
-    pub diff: Option<String>,
-    /// Compiler errors, positioned in the lesson.
-    pub diagnostics: Vec<Diagnostic>,
-    /// What the failing cell wrote to stderr, trimmed, when it helps.
-    pub stderr: Option<String>,
+/// A place in a cell's code: the cell's index in the lesson, a 1-based line
+/// within its code, and a 1-based column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct At {
+    pub cell: usize,
+    pub line: usize,
+    pub column: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One compiler message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub level: String,
+    pub code: Option<String>,
+    pub message: String,
+    /// The primary span; `None` when it points at code the student did not write.
+    pub at: Option<At>,
+    /// Width of the primary span on its first line, at least 1.
+    pub width: usize,
+    pub label: String,
+    pub help: Vec<String>,
+}
+
+/// A cell of an exercise, as reports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Server,
+    /// The client's place among the exercise's clients, from 0.
+    Client(usize),
+}
+
+/// Why a cell or an exercise did not pass. Words are the reporters' job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Cause {
+    /// rustc rejected the code (the diagnostics say why).
+    DoesNotCompile,
+    /// Code that reads files or the environment while compiling.
+    Refused {
+        construct: String,
+    },
+    /// evcxr or aula failed around the cell, not the cell itself.
+    RunnerFailed {
+        message: String,
+    },
+    OutputLimit {
+        bytes: u64,
+        cap: usize,
+    },
+    Panicked {
+        thread: String,
+        /// 1-based line within the cell's code, where the panic happened.
+        line: Option<usize>,
+        message: String,
+    },
+    /// A `?` returned this error from the cell.
+    ReturnedError {
+        message: String,
+    },
+    /// A plain cell above panicked when it ran again before this cell.
+    ReplayPanicked {
+        message: String,
+    },
+    Died {
+        status: String,
+    },
+    /// The server ran, but did not bind `port` within the limit.
+    NotBound {
+        port: u16,
+        limit: Duration,
+    },
+    /// The server ended without binding `port`.
+    EndedWithoutBinding {
+        port: u16,
+    },
+    /// The server was still compiling at the compile limit.
+    NeverStarted {
+        limit: Duration,
+    },
+    /// Cells still running at the limit; `cells` are indices into the
+    /// exercise's results.
+    StillRunning {
+        cells: Vec<usize>,
+        limit: Duration,
+    },
+    /// The exercise was stopped before all its clients ran.
+    StoppedEarly,
+    /// A plain cell stopped before its end without a panic.
+    CellStopped {
+        stderr: String,
+        question_mark: bool,
+    },
+    /// Outputs differ from their `output` blocks; `cells` as above.
+    Differs {
+        cells: Vec<usize>,
+        server_kept_running: bool,
+    },
+}
+
+/// What one cell did: a plain cell, or a cell of an exercise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
-    pub line: usize,
+    /// Index in the lesson's cells.
+    pub cell: usize,
+    /// For cells of exercises.
+    pub role: Option<Role>,
     pub verdict: Verdict,
-    /// Whether the cell has an `output` block (the report's `cells` lists those).
-    pub checked: bool,
+    pub cause: Option<Cause>,
+    /// Unified diff, expected against actual.
+    pub diff: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// What the cell wrote to stderr, trimmed, when it helps.
+    pub stderr: Option<String>,
     pub duration: Duration,
-    pub failure: Option<Failure>,
     /// Taken from the result cache rather than run.
     #[serde(skip)]
     pub cached: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl CellResult {
+    pub fn new(cell: usize, role: Option<Role>, verdict: Verdict) -> CellResult {
+        CellResult {
+            cell,
+            role,
+            verdict,
+            cause: None,
+            diff: None,
+            diagnostics: Vec::new(),
+            stderr: None,
+            duration: Duration::ZERO,
+            cached: false,
+        }
+    }
+
+    pub fn with_cause(mut self, cause: Cause) -> CellResult {
+        self.cause = Some(cause);
+        self
+    }
+
+    fn map_cells(&mut self, f: &dyn Fn(usize) -> usize) {
+        self.cell = f(self.cell);
+        for d in &mut self.diagnostics {
+            if let Some(at) = d.at.as_mut() {
+                at.cell = f(at.cell);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExerciseResult {
     pub id: String,
-    pub line: usize,
     pub verdict: Verdict,
+    /// What decided the verdict, when it is not `pass`.
+    pub cause: Option<Cause>,
+    /// The cell whose failure decided the verdict (index into `cells`).
+    pub decided_by: Option<usize>,
+    /// The server, then each client, in the order they ran; `skipped` for
+    /// those that never did.
+    pub cells: Vec<CellResult>,
     pub points: u32,
     pub duration: Duration,
-    pub failure: Option<Failure>,
-    /// Taken from the result cache rather than run.
     #[serde(skip)]
     pub cached: bool,
 }
@@ -98,12 +230,57 @@ impl ExerciseResult {
             0
         }
     }
+
+    /// Renames every cell index (for the cache, which keeps them relative
+    /// to the cells an exercise sees).
+    pub fn map_cells(&mut self, f: &dyn Fn(usize) -> usize) {
+        for c in &mut self.cells {
+            c.map_cells(f);
+        }
+    }
+
+    /// Diffs of the cells that differ, in run order.
+    pub fn diff(&self) -> Option<String> {
+        let diffs: Vec<&str> = self
+            .cells
+            .iter()
+            .filter_map(|c| c.diff.as_deref())
+            .collect();
+        (!diffs.is_empty()).then(|| diffs.concat())
+    }
+
+    /// Compiler messages of every cell.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.cells.iter().flat_map(|c| &c.diagnostics)
+    }
+
+    /// The stderr of the cell that decided the verdict.
+    pub fn stderr(&self) -> Option<&str> {
+        self.cells.get(self.decided_by?)?.stderr.as_deref()
+    }
+}
+
+/// A plain cell's result, with what exercises need to replay it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlainResult {
+    pub result: CellResult,
+    /// Whether the cell has an `output` block (the report's `cells` lists those).
+    pub checked: bool,
+    /// `Some(wrapped)` when the cell ran to its end, so exercise cells
+    /// replay it (inside `{ }` when `wrapped`).
+    pub replay: Option<bool>,
+}
+
+impl PlainResult {
+    pub fn map_cells(&mut self, f: &dyn Fn(usize) -> usize) {
+        self.result.map_cells(f);
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct LessonResult {
     pub path: PathBuf,
-    pub cells: Vec<CellResult>,
+    pub cells: Vec<PlainResult>,
     pub exercises: Vec<ExerciseResult>,
 }
 
@@ -136,6 +313,7 @@ impl Summary {
 /// Whether every cell and exercise passed: exit status 0 of REPORT-FORMAT.md.
 pub fn all_passed(lessons: &[LessonResult]) -> bool {
     lessons.iter().all(|l| {
-        l.cells.iter().all(|c| c.verdict.passed()) && l.exercises.iter().all(|e| e.verdict.passed())
+        l.cells.iter().all(|c| c.result.verdict.passed())
+            && l.exercises.iter().all(|e| e.verdict.passed())
     })
 }

@@ -5,24 +5,24 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use super::runtime::files;
+use crate::observation::{Fault, FaultKind};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    /// Line within the cell (1-based), or 0 when the location is not the cell's.
-    pub cell_line: usize,
-    pub thread: String,
-    pub message: String,
-}
-
-/// Parses the `faults` file: `cell-line<TAB>thread<TAB>message` per line.
+/// Parses the `faults` file: `cell-line<TAB>thread<TAB>kind<TAB>message` per
+/// line, `kind` being `panic` or `error` (a `?` that returned one).
 pub fn parse_faults(text: &str) -> Vec<Fault> {
     text.lines()
         .filter_map(|l| {
-            let mut parts = l.splitn(3, '\t');
+            let mut parts = l.splitn(4, '\t');
             let cell_line = parts.next()?.parse().ok()?;
             let thread = parts.next()?.to_owned();
+            let kind = match parts.next()? {
+                "panic" => FaultKind::Panic,
+                "error" => FaultKind::Error,
+                _ => return None,
+            };
             let message = unescape(parts.next()?);
             Some(Fault {
+                kind,
                 cell_line,
                 thread,
                 message,
@@ -48,8 +48,16 @@ fn unescape(s: &str) -> String {
     out
 }
 
+/// A cell's capture folder; removed when dropped, once what the cell wrote
+/// has been read.
 pub struct Capture {
     dir: PathBuf,
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// What a cell wrote, at most `cap` bytes of it.
@@ -137,16 +145,19 @@ mod tests {
 
     #[test]
     fn faults_round_trip_escaped_newlines() {
-        let text = "3\tmain\tboom\n0\tworker\tline one\\nline two \\\\ end\nbroken line\n";
+        let text =
+            "3\tmain\tpanic\tboom\n0\tworker\terror\tline one\\nline two \\\\ end\nbroken line\n";
         assert_eq!(
             parse_faults(text),
             vec![
                 Fault {
+                    kind: FaultKind::Panic,
                     cell_line: 3,
                     thread: "main".into(),
                     message: "boom".into()
                 },
                 Fault {
+                    kind: FaultKind::Error,
                     cell_line: 0,
                     thread: "worker".into(),
                     message: "line one\nline two \\ end".into()

@@ -16,7 +16,9 @@ use evcxr::{Error as EvcxrError, EvalContext};
 use super::netns::Netns;
 use super::runtime;
 use super::sandbox::Limits;
-use super::source::{Diagnostic, SourceMap};
+use super::source::SourceMap;
+use crate::observation::Ending;
+use crate::outcome::Diagnostic;
 
 /// Lines received on one of evcxr's channels, bounded so a flood cannot grow
 /// the host's memory.
@@ -73,6 +75,11 @@ impl LineBuffer {
 pub struct Killer(Arc<Mutex<std::process::Child>>);
 
 impl Killer {
+    /// The child's pid, which is also its process group's id.
+    pub fn pid(&self) -> i32 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).id() as i32
+    }
+
     pub fn kill(&self) {
         let child = self.0.lock().unwrap_or_else(|e| e.into_inner());
         // The child leads its own process group (see `Kernel::start`), so the
@@ -83,15 +90,47 @@ impl Killer {
     }
 }
 
-/// How an evaluation ended, short of the cell's own output.
+/// How an evaluation ended, short of the cell's own output. evcxr's words
+/// are read here and nowhere else.
 #[derive(Debug)]
 pub enum EvalError {
-    /// rustc rejected the code; positions are already the lesson's.
+    /// rustc rejected the code; positions are already the cells'.
     Compile(Vec<Diagnostic>),
-    /// The child process died (killed by us, or crashed).
-    Terminated(String),
+    /// evcxr cannot keep a variable between cells: one that holds a borrow
+    /// or a closure. The cell runs fine as a block.
+    CannotPersist,
+    /// The child process died (killed by us, or crashed): its exit status.
+    Died(String),
     /// Anything else evcxr reported.
     Other(String),
+}
+
+impl EvalError {
+    pub fn into_ending(self) -> Ending {
+        match self {
+            EvalError::Compile(d) => Ending::DoesNotCompile(d),
+            EvalError::Died(status) => Ending::Died(status),
+            EvalError::CannotPersist => Ending::RunnerFailed(
+                "evcxr cannot keep this cell's variables between cells".to_owned(),
+            ),
+            EvalError::Other(m) => Ending::RunnerFailed(m),
+        }
+    }
+}
+
+/// evcxr's refusal to keep a variable between cells: one that holds a
+/// borrow ("can't be persisted") or a closure ("cannot be persisted").
+fn says_cannot_persist(message: &str) -> bool {
+    message.contains("be persisted")
+}
+
+/// The exit status in evcxr's message about a dead child.
+fn died_status(message: &str) -> String {
+    let status = message.lines().last().unwrap_or("").trim();
+    status
+        .strip_prefix("Subprocess terminated with status: ")
+        .unwrap_or(status)
+        .to_owned()
 }
 
 pub struct Kernel {
@@ -118,7 +157,10 @@ impl Kernel {
     ) -> Result<Kernel> {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
         let mut command = Command::new(exe);
-        command.current_dir(workdir).process_group(0);
+        command
+            .current_dir(workdir)
+            .process_group(0)
+            .env(super::sandbox::PARENT_ENV, std::process::id().to_string());
         limits.apply_to(&mut command);
         if let Some(ns) = netns {
             ns.enter_in(&mut command)?;
@@ -183,11 +225,15 @@ impl Kernel {
                 Ok(())
             }
             Err(EvcxrError::CompilationErrors(errors)) => {
+                if errors.iter().any(|e| says_cannot_persist(&e.message())) {
+                    return Err(EvalError::CannotPersist);
+                }
                 Err(EvalError::Compile(map.diagnostics(&errors)))
             }
             // Nothing of a failed eval is committed, the runtime module
             // included, so it goes in front again next time.
-            Err(EvcxrError::SubprocessTerminated(msg)) => Err(EvalError::Terminated(msg)),
+            Err(EvcxrError::SubprocessTerminated(msg)) => Err(EvalError::Died(died_status(&msg))),
+            Err(e) if says_cannot_persist(&e.to_string()) => Err(EvalError::CannotPersist),
             Err(e) => Err(EvalError::Other(e.to_string())),
         }
     }

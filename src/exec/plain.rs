@@ -9,51 +9,15 @@ use anyhow::Result;
 
 use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer};
-use super::shape;
-use super::source::SourceMap;
-use super::{Engine, Event};
-use super::{runtime, sandbox};
-use crate::compare::{Placeholders, compare};
+use super::source::{CodeLine, SourceMap};
+use super::{Cancel, Engine, runtime, shape};
 use crate::lesson::{Cell, CellKind, Lesson};
-use crate::outcome::{CellResult, Failure, Verdict};
+use crate::observation::{Ending, PlainObservation, Stop};
 
-/// What one plain cell did, as the cache stores it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct PlainEntry {
-    pub result: CellResult,
-    /// `Some(wrapped)` when the cell ran to its end, so exercise contexts
-    /// replay it (see [`Replay`]).
-    pub replay: Option<bool>,
-}
-
-#[derive(Default)]
-pub struct PlainRun {
-    /// Each plain cell, by its index in the lesson.
-    pub entries: Vec<(usize, PlainEntry)>,
-}
-
-impl PlainRun {
-    pub fn results(&self) -> Vec<CellResult> {
-        self.entries.iter().map(|(_, e)| e.result.clone()).collect()
-    }
-
-    /// The plain cells that ran to their end, as they ran: what exercise
-    /// contexts replay to see the same items and variables.
-    pub fn replayable(&self) -> Vec<Replay> {
-        self.entries
-            .iter()
-            .filter_map(|(index, e)| {
-                e.replay.map(|wrapped| Replay {
-                    index: *index,
-                    wrapped,
-                })
-            })
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
+/// A plain cell as exercise cells replay it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Replay {
+    /// Index of the cell in its lesson.
     pub index: usize,
     /// Run inside `{ }`: evcxr cannot keep a variable that borrows, and
     /// such a cell still runs as a block (its variables stay its own).
@@ -61,11 +25,17 @@ pub struct Replay {
 }
 
 /// Appends a plain cell's code the way it ran in the lesson's context.
-pub fn push_cell(map: &mut SourceMap, cell: &Cell, wrapped: bool) {
+pub fn push_cell(map: &mut SourceMap, cell: &Cell, index: usize, wrapped: bool) {
     if wrapped {
         map.push("{", None);
     }
-    map.push(&cell.code, Some(cell.line + 1));
+    map.push(
+        &cell.code,
+        Some(CodeLine {
+            cell: index,
+            line: 1,
+        }),
+    );
     if wrapped {
         map.push("}", None);
     } else if shape::ends_with_expression(&cell.code) {
@@ -73,53 +43,43 @@ pub fn push_cell(map: &mut SourceMap, cell: &Cell, wrapped: bool) {
     }
 }
 
-/// evcxr's refusal to keep a variable between cells: one that holds a
-/// borrow ("can't be persisted") or a closure ("cannot be persisted").
-fn cannot_persist(evaluated: &Result<(), EvalError>) -> bool {
-    let says = |m: &str| m.contains("be persisted");
-    match evaluated {
-        Err(EvalError::Compile(ds)) => ds.iter().any(|d| says(&d.message)),
-        Err(EvalError::Other(m)) => says(m),
-        _ => false,
-    }
-}
-
-const STOPPED_NONE: u8 = 0;
-const STOPPED_TIMEOUT: u8 = 1;
-const STOPPED_FLOOD: u8 = 2;
-const STOPPED_INTERRUPT: u8 = 3;
-
-/// Kills the context when the cell runs too long or prints too much. Stops
-/// watching when dropped.
+/// Kills the context when the cell runs too long, prints too much, or the
+/// run is cancelled. Stops watching when dropped.
 struct Watchdog {
     reason: Arc<AtomicU8>,
     done: Arc<AtomicU8>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+const NOT_STOPPED: u8 = 0;
+const BY_DEADLINE: u8 = 1;
+const BY_FLOOD: u8 = 2;
+const BY_CANCEL: u8 = 3;
+
 impl Watchdog {
     fn spawn(
         killer: Killer,
         flooded: impl Fn() -> bool + Send + 'static,
         limit: Duration,
+        cancel: Cancel,
     ) -> Watchdog {
-        let reason = Arc::new(AtomicU8::new(STOPPED_NONE));
+        let reason = Arc::new(AtomicU8::new(NOT_STOPPED));
         let done = Arc::new(AtomicU8::new(0));
         let thread = {
             let (reason, done) = (Arc::clone(&reason), Arc::clone(&done));
             std::thread::spawn(move || {
                 let start = Instant::now();
                 while done.load(Ordering::SeqCst) == 0 {
-                    let why = if sandbox::interrupted() {
-                        STOPPED_INTERRUPT
+                    let why = if cancel.is_cancelled() {
+                        BY_CANCEL
                     } else if start.elapsed() > limit {
-                        STOPPED_TIMEOUT
+                        BY_DEADLINE
                     } else if flooded() {
-                        STOPPED_FLOOD
+                        BY_FLOOD
                     } else {
-                        STOPPED_NONE
+                        NOT_STOPPED
                     };
-                    if why != STOPPED_NONE {
+                    if why != NOT_STOPPED {
                         reason.store(why, Ordering::SeqCst);
                         killer.kill();
                         return;
@@ -135,12 +95,17 @@ impl Watchdog {
         }
     }
 
-    fn stop(mut self) -> u8 {
+    fn stop(mut self) -> Option<Stop> {
         self.done.store(1, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.reason.load(Ordering::SeqCst)
+        match self.reason.load(Ordering::SeqCst) {
+            BY_DEADLINE => Some(Stop::Deadline),
+            BY_FLOOD => Some(Stop::Flood),
+            BY_CANCEL => Some(Stop::Cleanup),
+            _ => None,
+        }
     }
 }
 
@@ -152,83 +117,81 @@ pub fn output_before_sentinel(lines: &[String]) -> Option<String> {
     Some(lines[..end].join("\n"))
 }
 
-pub fn run(
-    engine: &Engine,
-    lesson: &Lesson,
-    on_event: &mut dyn FnMut(Event<'_>),
-) -> Result<PlainRun> {
-    let mut run = PlainRun::default();
+/// A plain cell as it ran, and whether it ran as a block.
+pub struct PlainRun {
+    pub observation: PlainObservation,
+    pub wrapped: bool,
+}
+
+/// Runs every plain cell of the lesson in order, in one context; stops
+/// early (returning what ran) when the run is cancelled.
+pub fn run(engine: &Engine, lesson: &Lesson, cancel: &Cancel) -> Vec<PlainRun> {
     let plain: Vec<usize> = (0..lesson.cells.len())
         .filter(|&i| lesson.cells[i].kind == CellKind::Plain)
         .collect();
     if plain.is_empty() {
-        return Ok(run);
+        return Vec::new();
     }
     let mut kernel = match engine.pool.take() {
         Ok(k) => k,
         Err(e) => {
             // Reported on each cell, so the run still says what it could not do.
-            for index in plain {
-                let result = CellResult {
-                    line: lesson.cell(index).line,
-                    verdict: Verdict::Crashed,
-                    checked: lesson.cell(index).expected.is_some(),
-                    duration: Duration::ZERO,
-                    failure: Some(Failure {
-                        message: format!("aula could not run this cell: {e:#}"),
-                        ..Default::default()
-                    }),
-                    cached: false,
-                };
-                on_event(Event::CellFinished(lesson, &result));
-                run.entries.push((
-                    index,
-                    PlainEntry {
-                        result,
-                        replay: None,
-                    },
-                ));
-            }
-            return Ok(run);
+            let message = format!("aula could not start evcxr: {e:#}");
+            return plain
+                .into_iter()
+                .map(|cell| PlainRun {
+                    observation: PlainObservation::ended(
+                        cell,
+                        Ending::RunnerFailed(message.clone()),
+                    ),
+                    wrapped: false,
+                })
+                .collect();
         }
     };
+    let mut runs = Vec::new();
     for index in plain {
-        if sandbox::interrupted() {
+        if cancel.is_cancelled() {
             break;
         }
-        let (mut result, mut ran_through) = run_cell(engine, &mut kernel, lesson, index, false)?;
         let mut wrapped = false;
-        if result.persist_failure {
-            (result, ran_through) = run_cell(engine, &mut kernel, lesson, index, true)?;
+        let mut ran = run_cell(engine, &mut kernel, lesson, index, false, cancel);
+        if matches!(ran, Err(EvalError::CannotPersist)) {
             wrapped = true;
+            ran = run_cell(engine, &mut kernel, lesson, index, true, cancel);
         }
-        if sandbox::interrupted() {
+        let observation = match ran {
+            Ok(o) => o,
+            Err(e) => PlainObservation::ended(index, e.into_ending()),
+        };
+        if cancel.is_cancelled() {
             break;
         }
-        let result = result.result;
-        on_event(Event::CellFinished(lesson, &result));
-        let replay = ran_through.then_some(wrapped);
-        run.entries.push((index, PlainEntry { result, replay }));
+        runs.push(PlainRun {
+            observation,
+            wrapped,
+        });
     }
     engine.pool.give_back(kernel);
-    Ok(run)
+    runs
 }
 
-struct Attempt {
-    persist_failure: bool,
-    result: CellResult,
-}
-
+/// One plain cell. `Err` only for evcxr's refusal to keep its variables,
+/// which the caller answers by running it again as a block.
 fn run_cell(
     engine: &Engine,
     kernel: &mut Kernel,
     lesson: &Lesson,
     index: usize,
     wrapped: bool,
-) -> Result<(Attempt, bool)> {
+    cancel: &Cancel,
+) -> Result<PlainObservation, EvalError> {
     let cell = lesson.cell(index);
-    let capture = Capture::create(engine.capture_dir(&format!("cell-{}", cell.line)))?;
-    let opts = engine.options.clone();
+    let opts = &engine.options;
+    let capture = match Capture::create(engine.capture_dir(&format!("cell-{}", cell.line()))) {
+        Ok(c) => c,
+        Err(e) => return Err(EvalError::Other(format!("creating a capture folder: {e}"))),
+    };
     // Output goes to the capture files, out of evcxr's way, unless the
     // cell's own `?` could return early past the statement that restores it.
     let piped = shape::uses_question_mark(&cell.code);
@@ -239,7 +202,7 @@ fn run_cell(
     } else {
         map.push(&runtime::plain_prefix(&dir), None);
     }
-    push_cell(&mut map, cell, wrapped);
+    push_cell(&mut map, cell, index, wrapped);
     if piped {
         map.push(runtime::PIPED_SUFFIX, None);
     } else {
@@ -255,9 +218,12 @@ fn run_cell(
         let cap = opts.output_cap as u64;
         Box::new(move || std::fs::metadata(&file).is_ok_and(|m| m.len() > cap))
     };
-    let watchdog = Watchdog::spawn(kernel.killer(), flooded, opts.cell_timeout);
+    let watchdog = Watchdog::spawn(kernel.killer(), flooded, opts.cell_timeout, cancel.clone());
     let evaluated = kernel.eval(map);
     let stopped = watchdog.stop();
+    if matches!(evaluated, Err(EvalError::CannotPersist)) && !wrapped {
+        return Err(EvalError::CannotPersist);
+    }
 
     let output = if piped {
         // evcxr returns once its channel is empty, but the line it handed
@@ -275,99 +241,24 @@ fn run_cell(
             .finished()
             .then(|| capture.stdout(opts.output_cap).text)
     };
-    let faults = capture.faults();
     let stderr = if piped {
         kernel.stderr.snapshot().join("\n")
     } else {
         capture.stderr(64 * 1024).text
     };
-
-    let fail = |verdict, message: String| {
-        (
-            verdict,
-            Some(Failure {
-                message,
-                ..Default::default()
-            }),
-        )
-    };
-    let (verdict, failure) = match (&evaluated, stopped) {
-        (_, STOPPED_TIMEOUT) => fail(
-            Verdict::Timeout,
-            format!(
-                "the cell ran for more than {} s and was stopped",
-                opts.cell_timeout.as_secs_f64()
-            ),
-        ),
-        (_, STOPPED_FLOOD) => fail(
-            Verdict::OutputLimit,
-            format!(
-                "the cell wrote more than {} bytes to stdout and was stopped",
-                opts.output_cap
-            ),
-        ),
-        (Err(EvalError::Compile(diagnostics)), _) => (
-            Verdict::CompileError,
-            Some(Failure {
-                message: "the cell does not compile".to_owned(),
-                diagnostics: diagnostics.clone(),
-                ..Default::default()
-            }),
-        ),
-        (Err(EvalError::Other(msg)), _) => fail(Verdict::CompileError, msg.clone()),
-        (Err(EvalError::Terminated(msg)), _) => fail(
-            Verdict::Crashed,
-            format!("the cell's process died: {}", msg.trim()),
-        ),
-        (Ok(()), _) if !faults.is_empty() => fail(
-            Verdict::Panic,
-            format!("the cell panicked: {}", faults[0].message),
-        ),
-        (Ok(()), _) if output.is_none() => fail(
-            Verdict::Panic,
-            if piped {
-                format!("the cell stopped at a `?` with an error: {}", stderr.trim())
-            } else {
-                format!("the cell stopped before its end: {}", stderr.trim())
-            },
-        ),
-        (Ok(()), _) => match (&cell.expected, &output) {
-            (Some(expected), Some(actual)) => {
-                let placeholders = Placeholders {
-                    host: &opts.host,
-                    port: None,
-                };
-                match compare(&expected.text, actual, placeholders) {
-                    None => (Verdict::Pass, None),
-                    Some(diff) => (
-                        Verdict::Mismatch,
-                        Some(Failure {
-                            message: "the cell's output differs from the expected output"
-                                .to_owned(),
-                            diff: Some(diff),
-                            ..Default::default()
-                        }),
-                    ),
-                }
-            }
-            _ => (Verdict::Pass, None),
+    Ok(PlainObservation {
+        cell: index,
+        ending: match evaluated {
+            Ok(()) => Ending::Returned,
+            Err(e) => e.into_ending(),
         },
-    };
-    let ran_through = evaluated.is_ok() && faults.is_empty() && output.is_some();
-    Ok((
-        Attempt {
-            persist_failure: cannot_persist(&evaluated),
-            result: CellResult {
-                line: cell.line,
-                verdict,
-                checked: cell.expected.is_some(),
-                duration: start.elapsed(),
-                failure,
-                cached: false,
-            },
-        },
-        ran_through,
-    ))
+        stopped,
+        output,
+        stderr,
+        faults: capture.faults(),
+        piped,
+        duration: start.elapsed(),
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use super::sandbox::Limits;
 struct State {
     idle: Vec<Kernel>,
     starting: usize,
+    /// Contexts started since the pool was made.
+    started: usize,
     /// The first start failure, reported to whoever waits next.
     failed: Option<String>,
 }
@@ -52,6 +54,7 @@ impl Pool {
         let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
         while st.idle.len() + st.starting < n {
             st.starting += 1;
+            st.started += 1;
             let state = Arc::clone(&self.state);
             let workdir = self.workdir.clone();
             let (cap, limits, opt) = (self.channel_cap, self.limits, self.opt_level.clone());
@@ -86,6 +89,7 @@ impl Pool {
                 anyhow::bail!(e);
             }
             if st.starting == 0 {
+                st.started += 1;
                 drop(st);
                 return Kernel::start(
                     &self.workdir,
@@ -99,6 +103,27 @@ impl Pool {
             // ends with a push or a failure, and notifies.
             st = cvar.wait(st).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// How many contexts the pool has started.
+    pub fn started(&self) -> usize {
+        self.state
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .started
+    }
+
+    /// The process groups of the idle contexts' children.
+    pub fn idle_groups(&self) -> Vec<i32> {
+        let st = self.state.0.lock().unwrap_or_else(|e| e.into_inner());
+        st.idle.iter().map(|k| k.killer().pid()).collect()
+    }
+
+    /// Drops every idle context, killing its child.
+    pub fn clear(&self) {
+        let idle = std::mem::take(&mut self.state.0.lock().unwrap_or_else(|e| e.into_inner()).idle);
+        drop(idle);
     }
 
     pub fn give_back(&self, kernel: Kernel) {

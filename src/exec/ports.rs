@@ -7,8 +7,9 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::Mutex;
 
-/// Ports handed out by this process; never handed out twice, so exercises
-/// running side by side cannot meet on one.
+/// Ports leased by this process right now, so exercises running side by
+/// side cannot meet on one even where no lock folder can be used. A lease
+/// takes its port out again when it ends.
 static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
 /// Whether `port` can be bound on `addr` for both TCP and UDP. An address the
@@ -30,6 +31,18 @@ fn free_on(addr: std::net::IpAddr, port: u16) -> bool {
 pub struct Lease {
     pub port: u16,
     _lock: Option<std::fs::File>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(set) = HANDED_OUT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            set.remove(&self.port);
+        }
+    }
 }
 
 /// `None`: another process holds the port. `Some(None)`: no shared lock
@@ -134,6 +147,19 @@ mod tests {
         assert_ne!(a.port, b.port);
         // Another process sees the port as leased.
         assert!(lock_port(a.port).is_none());
+        let in_use = |p| {
+            HANDED_OUT
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|s| s.contains(&p))
+        };
+        assert!(in_use(b.port));
+        let b_port = b.port;
+        drop(b);
+        // The lease ended: the port is neither held nor locked any more.
+        assert!(!in_use(b_port));
+        assert!(lock_port(b_port).is_some());
         let a = a.port;
         assert!(!is_bound(a, None));
         TcpListener::bind((Ipv4Addr::LOCALHOST, a)).unwrap();

@@ -1,10 +1,10 @@
 //! Keeping students' code in bounds and leaving nothing behind: resource
 //! limits on each context's child, the runner as subreaper of everything its
-//! children start, and a final sweep of descendants.
+//! children start, a sweep of descendants, and children that end themselves
+//! when aula dies.
 
 use std::os::unix::process::CommandExt as _;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use rustix::process::{Pid, Resource, Rlimit, Signal};
 
@@ -90,13 +90,22 @@ fn descendants(root: i32) -> Vec<i32> {
     found
 }
 
-/// Kills every descendant of this process, in a bounded number of sweeps (a
-/// process may fork while the sweep runs). Returns how many were killed.
-pub fn kill_descendants() -> usize {
+/// Kills every descendant of this process but those in the process groups
+/// `keep` (warm contexts another run will use), in a bounded number of sweeps
+/// (a process may fork while the sweep runs). Returns how many were killed.
+pub fn kill_descendants(keep: &[i32]) -> usize {
     let me = rustix::process::getpid().as_raw_nonzero().get();
     let mut killed = 0;
     for _ in 0..20 {
-        let found = descendants(me);
+        let found: Vec<i32> = descendants(me)
+            .into_iter()
+            .filter(|&pid| {
+                let group = Pid::from_raw(pid)
+                    .and_then(|p| rustix::process::getpgid(Some(p)).ok())
+                    .map_or(0, |g| g.as_raw_nonzero().get());
+                !keep.contains(&group)
+            })
+            .collect();
         if found.is_empty() {
             break;
         }
@@ -114,31 +123,35 @@ pub fn kill_descendants() -> usize {
     killed
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Set in the environment of each context's child: aula's pid, which the
+/// child watches (see [`watch_parent`]).
+pub const PARENT_ENV: &str = "AULA_PARENT_PID";
 
-/// Records SIGINT and SIGTERM instead of dying, so the run can stop its
-/// children and report the verdicts it has.
-pub fn watch_signals() {
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // SAFETY: the handler only stores to atomics.
-        let _ = unsafe {
-            signal_hook::low_level::register(signal, move || {
-                SIGNAL.store(signal, Ordering::SeqCst);
-                INTERRUPTED.store(true, Ordering::SeqCst);
-            })
-        };
-    }
-}
-
-/// Whether the user asked the run to stop.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// The signal that stopped the run, if any.
-pub fn stop_signal() -> Option<i32> {
-    interrupted().then(|| SIGNAL.load(Ordering::SeqCst))
+/// In a context's child: when aula dies (`kill -9`, the OOM killer, a CI
+/// timeout), end this process and its process group, so nothing of a
+/// student's outlives the run. A thread polls the parent's pid, which
+/// changes when the child is reparented; unlike `PR_SET_PDEATHSIG`, this
+/// does not fire when the thread that forked the child ends, as aula's
+/// threads do.
+pub fn watch_parent() {
+    let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        loop {
+            let now = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+            if now != parent {
+                // The child leads its process group (see `Kernel::start`).
+                let me = rustix::process::getpid();
+                let _ = rustix::process::kill_process_group(me, Signal::KILL);
+                std::process::exit(137);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
 }
 
 #[cfg(test)]

@@ -1,16 +1,20 @@
-//! The report for people: a line per exercise as it finishes, then each
-//! failure in full (diff or compiler message), then a summary. Colour goes
-//! through `anstream`, which drops it when stdout is not a terminal or
-//! `NO_COLOR` is set.
+//! The report for people: a line per cell and exercise as it finishes (with
+//! a progress bar on a terminal), then each failure in full (diff or
+//! compiler message, and the hint), then a summary. Colour goes through
+//! `anstream`, which drops it when stdout is not a terminal or `NO_COLOR` is
+//! set.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::exec::Event;
+use super::{Event, Reporter, cell_message, exercise_message, render_diagnostic};
 use crate::lesson::Lesson;
-use crate::outcome::{Failure, LessonResult, Summary, Verdict};
+use crate::outcome::{CellResult, Summary, Verdict};
+use crate::run::Finished;
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();
@@ -32,89 +36,107 @@ fn badge(v: Verdict) -> String {
 
 pub struct Human<W: Write> {
     out: W,
+    /// Shown on a terminal while exercises compile and run.
+    progress: Option<ProgressBar>,
+    /// The lesson whose header was printed last.
+    current: Option<PathBuf>,
 }
 
 impl Human<anstream::AutoStream<std::io::Stdout>> {
     pub fn stdout() -> Self {
+        let progress = std::io::stdout()
+            .is_terminal()
+            .then(|| ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()));
         Human {
             out: anstream::stdout(),
+            progress,
+            current: None,
         }
     }
 }
 
 impl<W: Write> Human<W> {
     pub fn new(out: W) -> Self {
-        Human { out }
+        Human {
+            out,
+            progress: None,
+            current: None,
+        }
     }
 
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
-    /// Progress lines, printed as the run goes.
-    pub fn event(&mut self, event: Event<'_>) {
-        let out = &mut self.out;
-        let _ = match event {
-            Event::LessonStarted(lesson) => {
-                writeln!(out, "{BOLD}{}{BOLD:#}", lesson.path.display())
+    /// Prints a line above the progress bar.
+    fn line(&mut self, text: String) {
+        match &self.progress {
+            Some(bar) => bar.suspend(|| {
+                let _ = writeln!(self.out, "{text}");
+                let _ = self.out.flush();
+            }),
+            None => {
+                let _ = writeln!(self.out, "{text}");
+                let _ = self.out.flush();
             }
-            Event::CellFinished(_, cell) if cell.checked || !cell.verdict.passed() => writeln!(
-                out,
-                "  {} cell at line {:<17} {DIM}{}{DIM:#}{}",
-                badge(cell.verdict),
-                cell.line,
-                timing(cell.duration, cell.cached),
-                verdict_suffix(cell.verdict),
-            ),
-            Event::CellFinished(..) => Ok(()),
-            Event::ExerciseFinished(_, ex) => writeln!(
-                out,
-                "  {} {:<30} {DIM}{}{DIM:#}{}",
-                badge(ex.verdict),
-                ex.id,
-                timing(ex.duration, ex.cached),
-                verdict_suffix(ex.verdict),
-            ),
-        };
-        let _ = out.flush();
+        }
+    }
+
+    fn header(&mut self, lesson: &Lesson) {
+        if self.current.as_ref() != Some(&lesson.path) {
+            self.current = Some(lesson.path.clone());
+            self.line(format!("{BOLD}{}{BOLD:#}", lesson.path.display()));
+        }
     }
 
     /// Every failure in full, then the summary line.
-    pub fn finish(&mut self, results: &[LessonResult], lessons: &[Lesson], elapsed: Duration) {
+    fn finish(&mut self, finished: &Finished, lessons: &[&Lesson]) {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
         let out = &mut self.out;
-        for result in results {
-            let lesson = lessons.iter().find(|l| l.path == result.path);
+        for (result, lesson) in finished.results.iter().zip(lessons) {
             let path = result.path.display();
-            let cells = result.cells.iter().filter_map(|c| {
-                Some((
-                    format!("cell at {path}:{}", c.line),
-                    c.verdict,
-                    c.failure.as_ref()?,
-                ))
-            });
-            let exercises = result.exercises.iter().filter_map(|e| {
-                Some((
-                    format!("{} at {path}:{}", e.id, e.line),
-                    e.verdict,
-                    e.failure.as_ref()?,
-                ))
-            });
-            for (title, verdict, failure) in cells.chain(exercises) {
+            for c in &result.cells {
+                let r = &c.result;
+                if r.verdict.passed() {
+                    continue;
+                }
+                let title = format!("cell at {path}:{}", lesson.cell(r.cell).line());
                 let _ = writeln!(out);
-                let _ = writeln!(out, "{RED}──── {title}: {}{RED:#}", verdict.as_str());
-                let _ = write_failure(out, failure, lesson);
+                let _ = writeln!(out, "{RED}──── {title}: {}{RED:#}", r.verdict.as_str());
+                let _ = write_cell(out, r, cell_message(lesson, r), lesson);
+            }
+            for e in &result.exercises {
+                if e.verdict.passed() {
+                    continue;
+                }
+                let ex = lesson.exercise(&e.id);
+                let line = ex.map_or(0, |x| x.line);
+                let _ = writeln!(out);
+                let _ = writeln!(
+                    out,
+                    "{RED}──── {} at {path}:{line}: {}{RED:#}",
+                    e.id,
+                    e.verdict.as_str()
+                );
+                if let Some(m) = exercise_message(lesson, e) {
+                    let _ = writeln!(out, "{m}");
+                }
+                for c in &e.cells {
+                    let _ = write_details(out, c, lesson);
+                }
+                if let Some(hint) = super::hint(ex, e) {
+                    let _ = writeln!(out, "{CYAN}hint:{CYAN:#}");
+                    for line in hint.lines() {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
             }
         }
+        let results = &finished.results;
         let s = Summary::of(results);
         let cells: Vec<_> = results.iter().flat_map(|r| &r.cells).collect();
-        let cells_failed = cells.iter().filter(|c| !c.verdict.passed()).count();
+        let cells_failed = cells.iter().filter(|c| !c.result.verdict.passed()).count();
         let checked = cells.iter().filter(|c| c.checked).count();
         let _ = writeln!(out);
-        let style = if crate::outcome::all_passed(results) {
-            GREEN
-        } else {
-            RED
-        };
+        let style = if finished.all_passed() { GREEN } else { RED };
         let _ = write!(
             out,
             "{style}{} exercises: {} passed, {} failed{style:#}; score {}/{}",
@@ -132,8 +154,54 @@ impl<W: Write> Human<W> {
         if cells_failed > 0 {
             let _ = write!(out, ", {RED}{cells_failed} cells failed{RED:#}");
         }
-        let _ = writeln!(out, " {DIM}({}){DIM:#}", secs(elapsed));
+        let _ = writeln!(out, " {DIM}({}){DIM:#}", secs(finished.elapsed));
         let _ = out.flush();
+    }
+}
+
+impl<W: Write> Reporter for Human<W> {
+    fn event(&mut self, event: &Event<'_>) {
+        match event {
+            Event::Started { exercises, .. } => {
+                if let Some(bar) = &self.progress {
+                    bar.set_length(*exercises as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {pos}/{len} exercises {wide_bar} {elapsed}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                }
+            }
+            Event::CellFinished(lesson, p) => {
+                self.header(lesson);
+                let r = &p.result;
+                if p.checked || !r.verdict.passed() {
+                    self.line(format!(
+                        "  {} cell at line {:<17} {DIM}{}{DIM:#}{}",
+                        badge(r.verdict),
+                        lesson.cell(r.cell).line(),
+                        timing(r.duration, r.cached),
+                        verdict_suffix(r.verdict),
+                    ));
+                }
+            }
+            Event::ExerciseFinished(lesson, ex) => {
+                self.header(lesson);
+                self.line(format!(
+                    "  {} {:<30} {DIM}{}{DIM:#}{}",
+                    badge(ex.verdict),
+                    ex.id,
+                    timing(ex.duration, ex.cached),
+                    verdict_suffix(ex.verdict),
+                ));
+                if let Some(bar) = &self.progress {
+                    bar.inc(1);
+                }
+            }
+            Event::Finished(finished, lessons) => self.finish(finished, lessons),
+        }
     }
 }
 
@@ -149,39 +217,86 @@ fn verdict_suffix(v: Verdict) -> String {
     }
 }
 
-fn write_failure(
+/// A failing cell of an exercise: its own line, then its details.
+fn write_details(out: &mut impl Write, c: &CellResult, lesson: &Lesson) -> std::io::Result<()> {
+    if c.verdict.passed() || c.verdict == Verdict::Skipped {
+        return Ok(());
+    }
+    let name = super::who(lesson, c);
+    let hidden = if lesson.cell(c.cell).is_hidden() {
+        " (hidden)"
+    } else {
+        ""
+    };
+    writeln!(out, "{BOLD}{name}{hidden}: {}{BOLD:#}", c.verdict.as_str())?;
+    write_cell(out, c, None, lesson)
+}
+
+fn write_cell(
     out: &mut impl Write,
-    f: &Failure,
-    lesson: Option<&Lesson>,
+    c: &CellResult,
+    message: Option<String>,
+    lesson: &Lesson,
 ) -> std::io::Result<()> {
-    writeln!(out, "{}", f.message)?;
-    for d in &f.diagnostics {
-        match lesson {
-            Some(lesson) => write!(out, "{}", super::render_diagnostic(d, lesson))?,
-            None => writeln!(out, "{}", d.message)?,
-        }
+    if let Some(m) = message {
+        writeln!(out, "{m}")?;
     }
-    if let Some(diff) = &f.diff {
-        for line in diff.lines() {
-            let style = if line.starts_with("---") || line.starts_with("+++") {
-                BOLD
-            } else if line.starts_with('-') {
-                AnsiColor::Red.on_default()
-            } else if line.starts_with('+') {
-                AnsiColor::Green.on_default()
-            } else if line.starts_with("@@") {
-                CYAN
-            } else {
-                Style::new()
-            };
-            writeln!(out, "{style}{line}{style:#}")?;
-        }
+    for d in &c.diagnostics {
+        write!(out, "{}", render_diagnostic(d, lesson))?;
     }
-    if let Some(stderr) = &f.stderr {
+    if let Some(diff) = &c.diff {
+        write_diff(out, diff)?;
+    }
+    if let Some(stderr) = c.stderr.as_deref().filter(|_| !c.verdict.passed()) {
         writeln!(out, "{DIM}stderr:{DIM:#}")?;
         for line in stderr.lines().take(20) {
             writeln!(out, "{DIM}  {line}{DIM:#}")?;
         }
     }
     Ok(())
+}
+
+/// A unified diff, coloured. Only the two header lines are headers: an
+/// expected line that starts with `--` is a removed line like any other.
+fn write_diff(out: &mut impl Write, diff: &str) -> std::io::Result<()> {
+    let mut header = 0;
+    for line in diff.lines() {
+        let style = if header < 2 && (line.starts_with("--- ") || line.starts_with("+++ ")) {
+            header += 1;
+            BOLD
+        } else if line.starts_with('-') {
+            header = 2;
+            AnsiColor::Red.on_default()
+        } else if line.starts_with('+') {
+            header = 2;
+            AnsiColor::Green.on_default()
+        } else if line.starts_with("@@") {
+            header = 2;
+            CYAN
+        } else {
+            Style::new()
+        };
+        writeln!(out, "{style}{line}{style:#}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_two_lines_of_a_diff_are_headers() {
+        let mut out = Vec::new();
+        let diff = "--- expected\n+++ actual\n@@ -1 +1 @@\n--- not a header\n+++ nor this\n";
+        write_diff(&mut out, diff).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let bold = format!("{BOLD}");
+        let red = format!("{}", AnsiColor::Red.on_default());
+        let green = format!("{}", AnsiColor::Green.on_default());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with(&bold) && lines[1].starts_with(&bold));
+        assert!(lines[3].starts_with(&red), "{:?}", lines[3]);
+        assert!(lines[4].starts_with(&green), "{:?}", lines[4]);
+    }
 }

@@ -1,63 +1,102 @@
-//! The JSON report of REPORT-FORMAT.md (version 1). Fields may be added to
-//! it; the ones the contract names keep their names and meanings.
+//! The JSON report of REPORT-FORMAT.md (version 1.1), with aula's added
+//! fields (docs/report-format.md). The contract's fields keep their names
+//! and meanings.
+
+use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
+use super::{Event, Reporter, cell_message, exercise_message, render_diagnostic};
 use crate::lesson::Lesson;
-use crate::outcome::{CellResult, ExerciseResult, Failure, LessonResult, Summary, Verdict};
+use crate::outcome::{CellResult, Diagnostic, ExerciseResult, PlainResult, Role, Summary};
+use crate::run::Finished;
 
 fn millis(d: std::time::Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
-fn put_failure(obj: &mut Map<String, Value>, failure: Option<&Failure>, lesson: Option<&Lesson>) {
-    let Some(f) = failure else { return };
-    if !f.message.is_empty() {
-        obj.insert("message".into(), json!(f.message));
-    }
-    if let Some(diff) = &f.diff {
-        obj.insert("diff".into(), json!(diff));
-    }
-    if let Some(stderr) = &f.stderr {
-        obj.insert("stderr".into(), json!(stderr));
-    }
-    if !f.diagnostics.is_empty() {
-        let errors: Vec<Value> = f
-            .diagnostics
-            .iter()
-            .map(|d| {
-                let mut e = json!({
-                    "message": d.message,
-                    "code": d.code,
-                    "line": d.line,
-                    "column": d.column,
-                });
-                if let Some(lesson) = lesson {
-                    e["rendered"] = json!(super::render_diagnostic(d, lesson));
-                }
-                e
+fn compile_errors<'a>(
+    diagnostics: impl Iterator<Item = &'a Diagnostic>,
+    lesson: &Lesson,
+) -> Option<Value> {
+    let errors: Vec<Value> = diagnostics
+        .map(|d| {
+            let place = super::diagnostic_place(d, lesson);
+            json!({
+                "message": d.message,
+                "code": d.code,
+                "line": place.map(|p| p.0),
+                "column": place.map(|p| p.1),
+                "rendered": render_diagnostic(d, lesson),
             })
-            .collect();
-        obj.insert("compile_errors".into(), Value::Array(errors));
+        })
+        .collect();
+    (!errors.is_empty()).then_some(Value::Array(errors))
+}
+
+fn put(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        obj.insert(key.into(), v);
     }
 }
 
-fn cell(c: &CellResult, lesson: Option<&Lesson>) -> Value {
-    let mut obj = Map::new();
-    obj.insert("line".into(), json!(c.line));
+/// The fields a cell has whatever kind it is.
+fn cell_fields(obj: &mut Map<String, Value>, c: &CellResult, lesson: &Lesson) {
+    obj.insert("line".into(), json!(lesson.cell(c.cell).line()));
     obj.insert("verdict".into(), json!(c.verdict));
     obj.insert("duration_ms".into(), json!(millis(c.duration)));
     if c.cached {
         obj.insert("cached".into(), json!(true));
     }
-    put_failure(&mut obj, c.failure.as_ref(), lesson);
+    put(obj, "message", cell_message(lesson, c).map(Value::from));
+    put(obj, "diff", c.diff.clone().map(Value::from));
+    put(
+        obj,
+        "stderr",
+        c.stderr
+            .clone()
+            .filter(|_| !c.verdict.passed())
+            .map(Value::from),
+    );
+    put(
+        obj,
+        "compile_errors",
+        compile_errors(c.diagnostics.iter(), lesson),
+    );
+}
+
+fn plain_cell(p: &PlainResult, lesson: &Lesson) -> Value {
+    let mut obj = Map::new();
+    cell_fields(&mut obj, &p.result, lesson);
     Value::Object(obj)
 }
 
-fn exercise(e: &ExerciseResult, lesson: Option<&Lesson>) -> Value {
+fn exercise_cell(c: &CellResult, lesson: &Lesson) -> Value {
+    let mut obj = Map::new();
+    match c.role {
+        Some(Role::Client(k)) => {
+            obj.insert("role".into(), json!("client"));
+            obj.insert("index".into(), json!(k + 1));
+        }
+        _ => {
+            obj.insert("role".into(), json!("server"));
+        }
+    }
+    if lesson.cell(c.cell).is_hidden() {
+        obj.insert("hidden".into(), json!(true));
+    }
+    cell_fields(&mut obj, c, lesson);
+    Value::Object(obj)
+}
+
+fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
+    let ex = lesson.exercise(&e.id);
     let mut obj = Map::new();
     obj.insert("id".into(), json!(e.id));
-    obj.insert("line".into(), json!(e.line));
+    if let Some(ex) = ex {
+        obj.insert("name".into(), json!(crate::plan::exercise_name(lesson, ex)));
+        obj.insert("line".into(), json!(ex.line));
+    }
     obj.insert("verdict".into(), json!(e.verdict));
     obj.insert("points".into(), json!(e.points));
     obj.insert("score".into(), json!(e.score()));
@@ -65,17 +104,33 @@ fn exercise(e: &ExerciseResult, lesson: Option<&Lesson>) -> Value {
     if e.cached {
         obj.insert("cached".into(), json!(true));
     }
-    put_failure(&mut obj, e.failure.as_ref(), lesson);
+    put(
+        &mut obj,
+        "message",
+        exercise_message(lesson, e).map(Value::from),
+    );
+    put(&mut obj, "diff", e.diff().map(Value::from));
+    put(&mut obj, "stderr", e.stderr().map(Value::from));
+    put(
+        &mut obj,
+        "compile_errors",
+        compile_errors(e.diagnostics(), lesson),
+    );
+    obj.insert(
+        "cells".into(),
+        e.cells.iter().map(|c| exercise_cell(c, lesson)).collect(),
+    );
+    put(&mut obj, "hint", super::hint(ex, e).map(Value::from));
     Value::Object(obj)
 }
 
-/// The whole report. `lessons` gives the source for rendering compile errors;
-/// it is matched to results by path.
-pub fn report(results: &[LessonResult], lessons: &[Lesson]) -> Value {
-    let lessons_json: Vec<Value> = results
+/// The whole report.
+pub fn report(finished: &Finished, lessons: &[&Lesson]) -> Value {
+    let lessons_json: Vec<Value> = finished
+        .results
         .iter()
-        .map(|r| {
-            let lesson = lessons.iter().find(|l| l.path == r.path);
+        .zip(lessons)
+        .map(|(r, lesson)| {
             // `cells` holds the plain cells with an output block, as the
             // contract says; a failing plain cell without one is reported in
             // the added field `unchecked_cell_failures`, so it is not lost.
@@ -83,13 +138,13 @@ pub fn report(results: &[LessonResult], lessons: &[Lesson]) -> Value {
                 .cells
                 .iter()
                 .filter(|c| c.checked)
-                .map(|c| cell(c, lesson))
+                .map(|c| plain_cell(c, lesson))
                 .collect();
             let unchecked: Vec<Value> = r
                 .cells
                 .iter()
-                .filter(|c| !c.checked && c.verdict != Verdict::Pass)
-                .map(|c| cell(c, lesson))
+                .filter(|c| !c.checked && !c.result.verdict.passed())
+                .map(|c| plain_cell(c, lesson))
                 .collect();
             let mut obj = json!({
                 "path": r.path.display().to_string(),
@@ -104,6 +159,29 @@ pub fn report(results: &[LessonResult], lessons: &[Lesson]) -> Value {
         .collect();
     json!({
         "lessons": lessons_json,
-        "summary": Summary::of(results),
+        "summary": Summary::of(&finished.results),
+        "runner": { "contexts_started": finished.contexts_started },
     })
+}
+
+/// Prints the report when the run finishes.
+pub struct Json<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Json<W> {
+    pub fn new(out: W) -> Self {
+        Json { out }
+    }
+}
+
+impl<W: Write> Reporter for Json<W> {
+    fn event(&mut self, event: &Event<'_>) {
+        if let Event::Finished(finished, lessons) = event {
+            // A reader that went away (`| head`) is not worth a panic.
+            let _ = serde_json::to_writer_pretty(&mut self.out, &report(finished, lessons));
+            let _ = writeln!(self.out);
+            let _ = self.out.flush();
+        }
+    }
 }

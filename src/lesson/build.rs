@@ -1,202 +1,17 @@
-//! Lesson files → cells and exercises.
-//!
-//! Pure parsing over `&str`: the caller reads the file. Everything that makes a
-//! lesson malformed is found here, before anything compiles, so a typo such as
-//! `serer` never silently turns an exercise into a plain cell.
+//! The format-neutral builder: items from a front end become cells and
+//! exercises, with every error of the lesson found before anything compiles,
+//! so a typo such as `serer` never silently turns an exercise into a plain
+//! cell.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
-use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
-
-/// Default wall-clock limit of an exercise (LESSON-FORMAT.md).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default points of an exercise (LESSON-FORMAT.md).
-pub const DEFAULT_POINTS: u32 = 1;
-
-#[derive(Debug, Clone)]
-pub struct Lesson {
-    /// The path as the user named it, for messages (`lessons/07-sockets.md:64`).
-    pub path: PathBuf,
-    pub source: String,
-    /// Every fenced Rust cell, in file order.
-    pub cells: Vec<Cell>,
-    /// Exercises in the order of their server cells.
-    pub exercises: Vec<Exercise>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cell {
-    /// 1-based line of the opening fence; the code's first line is `line + 1`.
-    pub line: usize,
-    pub code: String,
-    pub kind: CellKind,
-    pub expected: Option<Expected>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expected {
-    /// 1-based line of the `output` block's opening fence.
-    pub line: usize,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CellKind {
-    Plain,
-    Ignored,
-    Server { exercise: String },
-    Client { exercise: String, hidden: bool },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exercise {
-    pub id: String,
-    /// Line of the server cell's opening fence: the exercise's line in reports.
-    pub line: usize,
-    /// Index into `Lesson::cells`.
-    pub server: usize,
-    /// Indices into `Lesson::cells`, in file order: the order they run in.
-    pub clients: Vec<usize>,
-    pub timeout: Duration,
-    pub points: u32,
-}
-
-/// A reason the lesson cannot run, pointing at its line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LessonError {
-    pub path: PathBuf,
-    /// `None` when the problem is the file itself (missing, unreadable).
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for LessonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
-            None => write!(f, "{}: {}", self.path.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for LessonError {}
-
-impl Lesson {
-    pub fn cell(&self, index: usize) -> &Cell {
-        &self.cells[index]
-    }
-
-    /// Plain cells above `line`, in order: what an exercise cell at `line` sees.
-    pub fn plain_cells_above(&self, line: usize) -> impl Iterator<Item = &Cell> {
-        self.cells
-            .iter()
-            .filter(move |c| c.kind == CellKind::Plain && c.line < line)
-    }
-
-    /// The text of a 1-based line of the lesson, for compiler messages.
-    pub fn source_line(&self, line: usize) -> Option<&str> {
-        self.source.lines().nth(line.checked_sub(1)?)
-    }
-}
-
-/// Reads a lesson file. Unreadable or non-UTF-8 files are lesson errors, like
-/// parse errors, so the caller reports them all the same way (exit status 2).
-pub fn load(path: &Path) -> Result<Lesson, Vec<LessonError>> {
-    let error = |line, message: String| {
-        vec![LessonError {
-            path: path.to_path_buf(),
-            line,
-            message,
-        }]
-    };
-    let bytes = std::fs::read(path).map_err(|e| error(None, describe_io_error(&e)))?;
-    let source = match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-            return Err(error(
-                Some(line),
-                "the file is not valid UTF-8; save it as UTF-8".to_owned(),
-            ));
-        }
-    };
-    parse(path, &source)
-}
-
-fn describe_io_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or folder".to_owned(),
-        std::io::ErrorKind::IsADirectory => "is a folder, not a lesson file".to_owned(),
-        _ => e.to_string(),
-    }
-}
-
-/// The lesson files a command-line path names: the file itself, or the `.md`
-/// files of a folder in file-name order (the format's lesson order).
-pub fn discover(path: &Path) -> Result<Vec<PathBuf>, LessonError> {
-    let error = |message: String| LessonError {
-        path: path.to_path_buf(),
-        line: None,
-        message,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| error(describe_io_error(&e)))?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(path).map_err(|e| error(e.to_string()))? {
-        let entry = entry.map_err(|e| error(e.to_string()))?;
-        let p = entry.path();
-        if p.is_file() && p.extension().is_some_and(|ext| ext == "md") {
-            files.push(p);
-        }
-    }
-    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    if files.is_empty() {
-        return Err(error("the folder has no lesson (.md) files".to_owned()));
-    }
-    Ok(files)
-}
-
-/// One fenced code block as the Markdown parser saw it.
-struct Fence {
-    line: usize,
-    info: String,
-    code: String,
-}
-
-fn fences(source: &str) -> Vec<Fence> {
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let line_of = |offset: usize| line_starts.partition_point(|&s| s <= offset);
-
-    let mut out = Vec::new();
-    let mut current: Option<Fence> = None;
-    for (event, range) in Parser::new(source).into_offset_iter() {
-        match event {
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
-                current = Some(Fence {
-                    line: line_of(range.start),
-                    info: info.to_string(),
-                    code: String::new(),
-                });
-            }
-            Event::Text(text) => {
-                if let Some(fence) = current.as_mut() {
-                    fence.code.push_str(&text);
-                }
-            }
-            Event::End(TagEnd::CodeBlock) => out.extend(current.take()),
-            _ => {}
-        }
-    }
-    out
-}
+use super::{
+    Block, BlockKind, Cell, CellKind, DEFAULT_POINTS, DEFAULT_TIMEOUT, Exercise, Expected, Item,
+    Lesson, LessonError, Origin, Region, SourceFile,
+};
 
 /// What an info string says, before cells are tied into exercises.
 #[derive(Debug, Default, PartialEq)]
@@ -213,8 +28,9 @@ struct Attributes {
 const FLAGS: &[&str] = &["ignore", "server", "client", "hidden"];
 const KEYS: &[&str] = &["exercise", "timeout", "points"];
 
-/// A close known word for a typo, as rustc suggests names.
-fn suggest(word: &str, known: &[&str]) -> Option<String> {
+/// A close known word for a typo, as rustc suggests names. The one
+/// suggester of aula: attributes, exercise IDs and `--exercise` use it.
+pub fn suggest(word: &str, known: &[&str]) -> Option<String> {
     known
         .iter()
         .map(|k| (strsim::damerau_levenshtein(word, k), *k))
@@ -350,13 +166,63 @@ fn check_combination(a: &Attributes) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses a lesson. Collects every error rather than stopping at the first,
-/// so an author fixes them in one pass.
-pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
+const BEGIN: &str = "// BEGIN SOLUTION";
+const END: &str = "// END SOLUTION";
+
+/// The solution regions of a cell's code, or what is wrong with its markers
+/// (1-based code lines).
+fn regions(code: &str) -> Result<Vec<Region>, Vec<(usize, String)>> {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    let mut open: Option<usize> = None;
+    for (i, line) in code.lines().enumerate() {
+        let n = i + 1;
+        match line.trim() {
+            BEGIN => match open {
+                Some(first) => errors.push((
+                    n,
+                    format!(
+                        "`{BEGIN}` inside the region opened at line {first}; regions do not nest"
+                    ),
+                )),
+                None => open = Some(n),
+            },
+            END => match open.take() {
+                Some(begin) => found.push(Region { begin, end: n }),
+                None => errors.push((n, format!("`{END}` with no `{BEGIN}` before it"))),
+            },
+            _ => {}
+        }
+    }
+    if let Some(begin) = open {
+        errors.push((begin, format!("`{BEGIN}` is never closed by `{END}`")));
+    }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors)
+    }
+}
+
+/// What the previous fenced block was, so an `output` block knows its cell.
+enum Prev {
+    None,
+    Cell,
+    Output(usize),
+    Other(String),
+    /// A cell with a bad info string: already an error, so its output
+    /// block is not a second one.
+    Broken,
+}
+
+/// Forms a lesson from a front end's items. Collects every error rather than
+/// stopping at the first, so an author fixes them in one pass.
+pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<LessonError>> {
+    let path = source.path.clone();
     let mut errors = Vec::new();
     let mut err = |line: usize, message: String| {
         errors.push(LessonError {
-            path: path.to_path_buf(),
+            path: path.clone(),
             line: Some(line),
             message,
         })
@@ -364,55 +230,67 @@ pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
 
     let mut cells: Vec<Cell> = Vec::new();
     let mut exercise_attrs: BTreeMap<String, (Option<Duration>, Option<u32>)> = BTreeMap::new();
-    // What the previous fenced block was, so an `output` block knows its cell.
-    enum Prev {
-        None,
-        Cell,
-        Output(usize),
-        Other(String),
-        /// A cell with a bad info string: already an error, so its output
-        /// block is not a second one.
-        Broken,
-    }
+    let mut marked: Vec<(Range<usize>, BlockKind)> = Vec::new();
+    // Hints found after a cell, by the cell's index, to tie to exercises.
+    let mut hints: Vec<(usize, usize, String, Range<usize>)> = Vec::new();
     let mut prev = Prev::None;
+    // The last cell with no heading or other cell since: where a hint belongs.
+    let mut hint_anchor: Option<usize> = None;
 
-    for fence in fences(source) {
-        let first = tokens(&fence.info).next().unwrap_or("");
+    for item in items {
+        let (range, line, info, code) = match item {
+            Item::Heading { .. } => {
+                hint_anchor = None;
+                continue;
+            }
+            Item::Hint { range, line, text } => {
+                if let Some(cell) = hint_anchor.take() {
+                    hints.push((cell, line, text, range));
+                }
+                continue;
+            }
+            Item::Code {
+                range,
+                line,
+                info,
+                code,
+            } => (range, line, info, code),
+        };
+        let first = tokens(&info).next().unwrap_or("");
         if first == "output" {
-            if let Some(extra) = tokens(&fence.info).nth(1) {
+            if let Some(extra) = tokens(&info).nth(1) {
                 err(
-                    fence.line,
+                    line,
                     format!("an `output` block takes no attributes (found `{extra}`)"),
                 );
             }
             match &prev {
                 Prev::Cell => {
-                    let cell = cells.last_mut().expect("a cell precedes");
-                    cell.expected = Some(Expected {
-                        line: fence.line,
-                        text: fence.code.clone(),
-                    });
-                    prev = Prev::Output(fence.line);
+                    let index = cells.len() - 1;
+                    cells[index].expected = Some(Expected { line, text: code });
+                    marked.push((range, BlockKind::Output(index)));
+                    prev = Prev::Output(line);
                 }
-                Prev::Output(line) => err(
-                    fence.line,
+                Prev::Output(first) => err(
+                    line,
                     format!(
-                        "a second `output` block for the cell whose output is at line {line}; a cell has one"
+                        "a second `output` block for the cell whose output is at line {first}; a cell has one"
                     ),
                 ),
                 Prev::Other(lang) => err(
-                    fence.line,
+                    line,
                     format!("an `output` block must follow a rust cell, not a `{lang}` block"),
                 ),
                 Prev::Broken => {}
                 Prev::None => err(
-                    fence.line,
+                    line,
                     "an `output` block with no code cell before it".to_owned(),
                 ),
             }
             continue;
         }
-        let attrs = match parse_info(&fence.info) {
+        hint_anchor = None;
+        let attrs = match parse_info(&info) {
             Ok(Some(attrs)) => attrs,
             Ok(None) => {
                 prev = Prev::Other(if first.is_empty() {
@@ -423,7 +301,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
                 continue;
             }
             Err(message) => {
-                err(fence.line, message);
+                err(line, message);
                 prev = Prev::Broken;
                 continue;
             }
@@ -440,13 +318,36 @@ pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
             _ if attrs.ignore => CellKind::Ignored,
             _ => CellKind::Plain,
         };
+        let found = match regions(&code) {
+            Ok(found) => found,
+            Err(bad) => {
+                for (n, message) in bad {
+                    err(line + n, message);
+                }
+                Vec::new()
+            }
+        };
+        if !found.is_empty() && !matches!(kind, CellKind::Server { .. } | CellKind::Client { .. }) {
+            err(
+                line + found[0].begin,
+                "a solution region belongs in a server or client cell, not in a plain cell"
+                    .to_owned(),
+            );
+        }
+        let index = cells.len();
+        marked.push((range, BlockKind::Cell(index)));
         cells.push(Cell {
-            line: fence.line,
-            code: fence.code,
+            origin: Origin {
+                source: Arc::clone(&source),
+                line,
+            },
+            code,
             kind,
             expected: None,
+            regions: found,
         });
         prev = Prev::Cell;
+        hint_anchor = Some(index);
     }
 
     let mut exercises: Vec<Exercise> = Vec::new();
@@ -454,7 +355,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
         if let CellKind::Server { exercise } = &cell.kind {
             if let Some(first) = exercises.iter().find(|e| &e.id == exercise) {
                 err(
-                    cell.line,
+                    cell.line(),
                     format!(
                         "exercise `{exercise}` has a second server cell; its server is at line {}",
                         first.line
@@ -465,11 +366,12 @@ pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
             let (timeout, points) = exercise_attrs.get(exercise).cloned().unwrap_or_default();
             exercises.push(Exercise {
                 id: exercise.clone(),
-                line: cell.line,
+                line: cell.line(),
                 server: index,
                 clients: Vec::new(),
                 timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
                 points: points.unwrap_or(DEFAULT_POINTS),
+                hint: None,
             });
         }
     }
@@ -484,7 +386,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
                     if let Some(s) = suggest(exercise, &known) {
                         msg.push_str(&format!(" (did you mean `exercise={s}`?)"));
                     }
-                    err(cell.line, msg);
+                    err(cell.line(), msg);
                 }
             }
         }
@@ -500,23 +402,74 @@ pub fn parse(path: &Path, source: &str) -> Result<Lesson, Vec<LessonError>> {
             );
         }
     }
-
-    if errors.is_empty() {
-        Ok(Lesson {
-            path: path.to_path_buf(),
-            source: source.to_owned(),
-            cells,
-            exercises,
-        })
-    } else {
-        errors.sort_by_key(|e| e.line);
-        Err(errors)
+    for (cell, line, text, range) in hints {
+        let Some(id) = cells[cell].exercise() else {
+            continue;
+        };
+        let Some(at) = exercises.iter().position(|e| e.id == id) else {
+            continue;
+        };
+        let ex = &mut exercises[at];
+        let last = ex.cells().map(|i| cells[i].line()).max().unwrap_or(0);
+        if cells[cell].line() < last {
+            err(
+                line,
+                format!("the hint of exercise `{id}` goes after its last cell (line {last})"),
+            );
+        } else if ex.hint.is_some() {
+            err(
+                line,
+                format!("exercise `{id}` has a second hint; an exercise has one"),
+            );
+        } else {
+            ex.hint = Some(text);
+            marked.push((range, BlockKind::Hint(at)));
+        }
     }
+
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return Err(errors);
+    }
+    let blocks = cover(source.text.len(), marked);
+    Ok(Lesson {
+        path: source.path.clone(),
+        source,
+        blocks,
+        cells,
+        exercises,
+    })
+}
+
+/// Blocks covering `0..len`: the marked ranges, and prose between them.
+fn cover(len: usize, mut marked: Vec<(Range<usize>, BlockKind)>) -> Vec<Block> {
+    marked.sort_by_key(|(r, _)| r.start);
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    for (range, kind) in marked {
+        if range.start > at {
+            blocks.push(Block {
+                range: at..range.start,
+                kind: BlockKind::Prose,
+            });
+        }
+        at = range.end;
+        blocks.push(Block { range, kind });
+    }
+    if at < len {
+        blocks.push(Block {
+            range: at..len,
+            kind: BlockKind::Prose,
+        });
+    }
+    blocks
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{discover, load, parse};
     use super::*;
+    use std::path::Path;
 
     fn parse_str(src: &str) -> Result<Lesson, Vec<LessonError>> {
         parse(Path::new("l.md"), src)
@@ -534,7 +487,7 @@ mod tests {
     #[test]
     fn cells_keep_their_fence_lines_and_outputs() {
         let lesson = parse_str(ECHO).unwrap();
-        let lines: Vec<usize> = lesson.cells.iter().map(|c| c.line).collect();
+        let lines: Vec<usize> = lesson.cells.iter().map(|c| c.line()).collect();
         assert_eq!(lines, vec![5, 12, 20]);
         assert_eq!(lesson.cells[0].kind, CellKind::Plain);
         assert_eq!(lesson.cells[0].code, "fn helper() {}\n");
@@ -698,7 +651,7 @@ mod tests {
         let src = "```rust\nprintln!(\"a\");\n```\n\nIt prints:\n\n```output\na\n```\n\n- item\n\n  ```rust\n  let x = 1;\n  ```\n";
         let lesson = parse_str(src).unwrap();
         assert_eq!(lesson.cells[0].expected.as_ref().unwrap().text, "a\n");
-        assert_eq!(lesson.cells[1].line, 13);
+        assert_eq!(lesson.cells[1].line(), 13);
         assert_eq!(lesson.cells[1].code, "let x = 1;\n");
     }
 
@@ -745,5 +698,82 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["02-a.md", "10-b.md"]);
+    }
+
+    #[test]
+    fn solution_regions_are_found_and_bad_markers_name_their_line() {
+        let src = "```rust,server,exercise=e\na();\n  // BEGIN SOLUTION\n  b();\n  // END SOLUTION\n```\n```rust,client,exercise=e\n```\n";
+        let lesson = parse_str(src).unwrap();
+        assert_eq!(lesson.cells[0].regions, vec![Region { begin: 2, end: 4 }]);
+        let table: &[(&str, &str)] = &[
+            (
+                "```rust,server,exercise=e\n// BEGIN SOLUTION\n```\n```rust,client,exercise=e\n```\n",
+                "l.md:2: `// BEGIN SOLUTION` is never closed",
+            ),
+            (
+                "```rust,server,exercise=e\nx\n// END SOLUTION\n```\n```rust,client,exercise=e\n```\n",
+                "l.md:3: `// END SOLUTION` with no `// BEGIN SOLUTION` before it",
+            ),
+            (
+                "```rust,server,exercise=e\n// BEGIN SOLUTION\n// BEGIN SOLUTION\n// END SOLUTION\n```\n```rust,client,exercise=e\n```\n",
+                "l.md:3: `// BEGIN SOLUTION` inside the region opened at line 1",
+            ),
+            (
+                "```rust\n// BEGIN SOLUTION\n// END SOLUTION\n```\n",
+                "l.md:2: a solution region belongs in a server or client cell",
+            ),
+        ];
+        for (src, want) in table {
+            let got = all_errors(src);
+            assert!(got.contains(want), "got `{got}`, want `{want}`");
+        }
+    }
+
+    #[test]
+    fn a_hint_after_the_last_cell_belongs_to_the_exercise() {
+        let src = "```rust,server,exercise=e\n```\n```rust,client,exercise=e\n```\n```output\nx\n```\n\n<details>\n<summary>Dica</summary>\n\nTry `read`.\n</details>\n";
+        let lesson = parse_str(src).unwrap();
+        assert_eq!(lesson.exercises[0].hint.as_deref(), Some("Try `read`."));
+        // After a heading, the details block is prose.
+        let src = "```rust,server,exercise=e\n```\n```rust,client,exercise=e\n```\n\n# Next\n\n<details><summary>Dica</summary>x</details>\n";
+        assert_eq!(parse_str(src).unwrap().exercises[0].hint, None);
+        let src = "```rust,server,exercise=e\n```\n\n<details><summary>Hint</summary>x</details>\n\n```rust,client,exercise=e\n```\n";
+        assert!(
+            all_errors(src).contains("l.md:4: the hint of exercise `e` goes after its last cell")
+        );
+    }
+
+    /// Every lesson and fixture of the repository, written back from its
+    /// blocks, is the file it was read from.
+    #[test]
+    fn every_lesson_and_fixture_is_written_back_byte_for_byte() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for dir in ["lessons", "tests/fixtures", "tests/fixtures/grade"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_none_or(|e| e != "md") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let lesson = parse(&path, &text).unwrap_or_else(|e| panic!("{e:?}"));
+                assert_eq!(lesson.write_back(), text, "{}", path.display());
+                let mut at = 0;
+                for b in &lesson.blocks {
+                    assert_eq!(
+                        b.range.start,
+                        at,
+                        "{}: blocks are contiguous",
+                        path.display()
+                    );
+                    at = b.range.end;
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 7, "only {seen} lessons found");
     }
 }

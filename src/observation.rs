@@ -1,0 +1,143 @@
+//! What execution saw, before any judging: how each cell ended, why the
+//! runner stopped it, what it wrote. `exec` produces these; `judge` turns
+//! them into verdicts.
+
+use std::time::Duration;
+
+use crate::outcome::Diagnostic;
+
+/// Why the runner killed a cell's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The exercise's clock (or a plain cell's limit) ran out.
+    Deadline,
+    /// It wrote more than the output cap.
+    Flood,
+    /// The exercise was already decided, or the server's grace ran out.
+    Cleanup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    Panic,
+    /// A `?` returned an error from the cell.
+    Error,
+}
+
+/// A panic, or an error returned with `?`, as the cell's runtime recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// Line within the cell (1-based), or 0 when the location is not the cell's.
+    pub cell_line: usize,
+    pub thread: String,
+    pub message: String,
+}
+
+/// How the evaluation of a cell ended, as evcxr told it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// evcxr's `eval` returned; the cell may still have panicked.
+    Returned,
+    /// rustc rejected the code.
+    DoesNotCompile(Vec<Diagnostic>),
+    /// Refused before compiling: it reads files or the environment at compile time.
+    Refused(String),
+    /// The child process died; how, as the OS said it.
+    Died(String),
+    /// evcxr (or aula around it) failed for another reason.
+    RunnerFailed(String),
+    /// The cell never ran (the exercise ended first).
+    NotRun,
+}
+
+/// One cell of an exercise.
+#[derive(Debug, Clone)]
+pub struct CellObservation {
+    /// Index of the cell in its lesson.
+    pub cell: usize,
+    pub ending: Ending,
+    pub stopped: Option<Stop>,
+    /// Its code started running (compiled, and past the gate).
+    pub started: bool,
+    /// At most the output cap of what it wrote to stdout.
+    pub stdout: String,
+    /// How many bytes it wrote to stdout in all.
+    pub stdout_bytes: u64,
+    pub stderr: String,
+    pub faults: Vec<Fault>,
+    /// Faults of the plain cells replayed before it.
+    pub replay_faults: Vec<Fault>,
+    pub duration: Duration,
+}
+
+impl CellObservation {
+    pub fn not_run(cell: usize) -> CellObservation {
+        CellObservation {
+            cell,
+            ending: Ending::NotRun,
+            stopped: None,
+            started: false,
+            stdout: String::new(),
+            stdout_bytes: 0,
+            stderr: String::new(),
+            faults: Vec::new(),
+            replay_faults: Vec::new(),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// One run of an exercise.
+#[derive(Debug, Clone)]
+pub struct ExerciseObservation {
+    pub server: CellObservation,
+    /// Every client of the exercise, in order; those never reached are `NotRun`.
+    pub clients: Vec<CellObservation>,
+    /// The server bound `PORT`.
+    pub bound: bool,
+    /// The exercise's clock ran out (or the compile limit).
+    pub timed_out: bool,
+    /// The server did not end by itself within its grace time.
+    pub server_kept_running: bool,
+    pub port: u16,
+    pub host: String,
+}
+
+/// One plain cell.
+#[derive(Debug, Clone)]
+pub struct PlainObservation {
+    pub cell: usize,
+    pub ending: Ending,
+    pub stopped: Option<Stop>,
+    /// What it wrote, when it ran to its end.
+    pub output: Option<String>,
+    pub stderr: String,
+    pub faults: Vec<Fault>,
+    /// Its output went through evcxr's pipe because of a `?` of its own.
+    pub piped: bool,
+    pub duration: Duration,
+}
+
+impl PlainObservation {
+    /// A cell that ended before it could run (or write anything).
+    pub fn ended(cell: usize, ending: Ending) -> PlainObservation {
+        PlainObservation {
+            cell,
+            ending,
+            stopped: None,
+            output: None,
+            stderr: String::new(),
+            faults: Vec::new(),
+            piped: false,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// Limits the judge measures against.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub output_cap: usize,
+    pub cell_timeout: Duration,
+}

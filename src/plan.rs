@@ -1,0 +1,269 @@
+//! The plan of a run: lessons and a selection become units (each lesson's
+//! plain cells, and each exercise), each with a stable qualified name,
+//! resolved against the result cache once.
+//!
+//! Cache keys hold the code a unit runs and the code it sees, never where
+//! it sits in the file: editing prose, or a cell the unit does not see,
+//! keeps its entry. Results are stored with cells numbered by their place
+//! among the cells the unit sees, and numbered back by the lesson as it is
+//! now when they are read.
+
+use crate::cache::{Cache, Key, KeyBuilder};
+use crate::exec::Replay;
+use crate::lesson::{CellKind, Exercise, Lesson};
+use crate::outcome::{ExerciseResult, PlainResult};
+
+/// The qualified name of an exercise: `lessons/07-sockets.md::tcp-echo`.
+pub fn exercise_name(lesson: &Lesson, ex: &Exercise) -> String {
+    format!("{}::{}", lesson.path.display(), ex.id)
+}
+
+/// The qualified name of a lesson's plain cells, as one unit. `(cells)`
+/// cannot be an exercise ID, so it never clashes with one.
+pub fn plain_name(lesson: &Lesson) -> String {
+    format!("{}::(cells)", lesson.path.display())
+}
+
+/// What else decides a verdict besides the lesson: the options, isolation,
+/// the toolchain.
+pub fn environment(options: &crate::exec::Options, isolated: bool) -> String {
+    let toolchain = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    format!("{options:?}\nisolated: {isolated}\n{toolchain}")
+}
+
+/// Cells a unit sees, in order: the numbering its cached results use.
+struct Seen(Vec<usize>);
+
+impl Seen {
+    fn relative(&self, cell: usize) -> usize {
+        self.0.iter().position(|&c| c == cell).unwrap_or(usize::MAX)
+    }
+
+    fn absolute(&self, position: usize) -> usize {
+        self.0.get(position).copied().unwrap_or(usize::MAX)
+    }
+}
+
+fn plain_cells(lesson: &Lesson) -> impl Iterator<Item = usize> + '_ {
+    (0..lesson.cells.len()).filter(|&i| lesson.cells[i].kind == CellKind::Plain)
+}
+
+/// The cells an exercise sees: the plain cells above its last cell, then
+/// its own.
+fn seen_by(lesson: &Lesson, ex: &Exercise) -> Seen {
+    let last = ex.cells().map(|i| lesson.cell(i).line()).max().unwrap_or(0);
+    Seen(
+        lesson
+            .plain_cells_above(last)
+            .map(|(i, _)| i)
+            .chain(ex.cells())
+            .collect(),
+    )
+}
+
+/// Keys and cached results for one run.
+pub struct Keys<'a> {
+    environment: String,
+    cache: Option<&'a Cache>,
+}
+
+impl<'a> Keys<'a> {
+    pub fn new(environment: String, cache: Option<&'a Cache>) -> Keys<'a> {
+        Keys { environment, cache }
+    }
+
+    /// State flows down a notebook: a plain cell's verdict depends on every
+    /// plain cell above it.
+    fn plain_key(&self, lesson: &Lesson, index: usize) -> Key {
+        let mut key = KeyBuilder::new("plain").field("environment", &self.environment);
+        for i in plain_cells(lesson).take_while(|&i| i <= index) {
+            key = key.field("code", &lesson.cell(i).code);
+        }
+        let expected = lesson.cell(index).expected.as_ref();
+        key.field("expected", expected.map_or("\0none", |e| e.text.as_str()))
+            .finish()
+    }
+
+    /// `replay`: the plain cells that ran through, which the exercise's cells
+    /// replay; a plain cell that timed out once and passes now changes what
+    /// the exercise sees, so it changes the key.
+    fn exercise_key(&self, lesson: &Lesson, ex: &Exercise, replay: &[Replay]) -> Key {
+        let seen = seen_by(lesson, ex);
+        let replayed: Vec<(usize, bool)> = replay
+            .iter()
+            .filter(|r| seen.0.contains(&r.index))
+            .map(|r| (seen.relative(r.index), r.wrapped))
+            .collect();
+        let mut key = KeyBuilder::new("exercise")
+            .field("environment", &self.environment)
+            .field("timeout", format!("{:?}", ex.timeout))
+            .field("replay", format!("{replayed:?}"));
+        for &i in &seen.0 {
+            let cell = lesson.cell(i);
+            // Which plain cells each exercise cell sees is part of what it runs.
+            let sees = lesson.plain_cells_above(cell.line()).count();
+            key = key
+                .field("kind", format!("{:?} sees {sees}", cell.kind))
+                .field("code", &cell.code)
+                .field(
+                    "expected",
+                    cell.expected.as_ref().map_or("\0none", |e| e.text.as_str()),
+                );
+        }
+        key.finish()
+    }
+
+    /// Every plain cell of the lesson from the cache, or `None` if any is
+    /// missing.
+    pub fn cached_plain(&self, lesson: &Lesson) -> Option<Vec<PlainResult>> {
+        let cache = self.cache?;
+        let seen = Seen(plain_cells(lesson).collect());
+        seen.0
+            .iter()
+            .map(|&i| {
+                let mut r: PlainResult = cache.get(&self.plain_key(lesson, i))?;
+                r.map_cells(&|p| seen.absolute(p));
+                r.result.cached = true;
+                Some(r)
+            })
+            .collect()
+    }
+
+    pub fn store_plain(&self, lesson: &Lesson, results: &[PlainResult]) {
+        let Some(cache) = self.cache else { return };
+        let seen = Seen(plain_cells(lesson).collect());
+        for r in results.iter().filter(|r| r.result.verdict.cacheable()) {
+            let mut stored = r.clone();
+            stored.map_cells(&|c| seen.relative(c));
+            cache.put(&self.plain_key(lesson, r.result.cell), &stored);
+        }
+    }
+
+    pub fn cached_exercise(
+        &self,
+        lesson: &Lesson,
+        ex: &Exercise,
+        replay: &[Replay],
+    ) -> Option<ExerciseResult> {
+        let mut result: ExerciseResult = self.cache?.get(&self.exercise_key(lesson, ex, replay))?;
+        let seen = seen_by(lesson, ex);
+        result.map_cells(&|p| seen.absolute(p));
+        result.cached = true;
+        // Not part of the key: these come from the lesson as it is now.
+        result.points = ex.points;
+        result.id = ex.id.clone();
+        Some(result)
+    }
+
+    pub fn store_exercise(
+        &self,
+        lesson: &Lesson,
+        ex: &Exercise,
+        replay: &[Replay],
+        result: &ExerciseResult,
+    ) {
+        let Some(cache) = self.cache else { return };
+        if !result.verdict.cacheable() {
+            return;
+        }
+        let seen = seen_by(lesson, ex);
+        let mut stored = result.clone();
+        stored.map_cells(&|c| seen.relative(c));
+        cache.put(&self.exercise_key(lesson, ex, replay), &stored);
+    }
+}
+
+/// The replay list of a lesson's plain results.
+pub fn replay_of(results: &[PlainResult]) -> Vec<Replay> {
+    results
+        .iter()
+        .filter_map(|r| {
+            r.replay.map(|wrapped| Replay {
+                index: r.result.cell,
+                wrapped,
+            })
+        })
+        .collect()
+}
+
+/// One lesson of the plan.
+pub struct LessonPlan<'l> {
+    pub lesson: &'l Lesson,
+    /// The selected exercises, by index in the lesson.
+    pub exercises: Vec<usize>,
+    /// The plain cells' results, when the cache has them all.
+    pub plain: Option<Vec<PlainResult>>,
+    /// Cached results of selected exercises, by the same index; only known
+    /// when `plain` is.
+    pub cached: Vec<Option<ExerciseResult>>,
+}
+
+impl LessonPlan<'_> {
+    pub fn has_plain_cells(&self) -> bool {
+        plain_cells(self.lesson).next().is_some()
+    }
+}
+
+/// The whole run, resolved against the cache.
+pub struct Plan<'l> {
+    pub lessons: Vec<LessonPlan<'l>>,
+}
+
+impl<'l> Plan<'l> {
+    pub fn new(
+        lessons: &'l [Lesson],
+        selected: &dyn Fn(&Lesson, &Exercise) -> bool,
+        keys: &Keys<'_>,
+    ) -> Plan<'l> {
+        let lessons = lessons
+            .iter()
+            .map(|lesson| {
+                let exercises: Vec<usize> = (0..lesson.exercises.len())
+                    .filter(|&i| selected(lesson, &lesson.exercises[i]))
+                    .collect();
+                let plain = keys.cached_plain(lesson);
+                let cached = exercises
+                    .iter()
+                    .map(|&i| {
+                        let replay = replay_of(plain.as_ref()?);
+                        keys.cached_exercise(lesson, &lesson.exercises[i], &replay)
+                    })
+                    .collect();
+                LessonPlan {
+                    lesson,
+                    exercises,
+                    plain,
+                    cached,
+                }
+            })
+            .collect();
+        Plan { lessons }
+    }
+
+    /// Exercises the cache could not answer (or cannot yet: their lesson's
+    /// plain cells must run first).
+    pub fn exercise_misses(&self) -> usize {
+        self.lessons
+            .iter()
+            .map(|l| l.cached.iter().filter(|c| c.is_none()).count())
+            .sum()
+    }
+
+    /// Whether some lesson's plain cells must run.
+    pub fn plain_misses(&self) -> usize {
+        self.lessons
+            .iter()
+            .filter(|l| l.plain.is_none() && l.has_plain_cells())
+            .count()
+    }
+
+    /// Contexts the run will use: one for plain cells if any must run, and
+    /// a server's and a client's for each exercise running at once.
+    pub fn contexts_needed(&self, jobs: usize) -> usize {
+        usize::from(self.plain_misses() > 0) + 2 * jobs.min(self.exercise_misses())
+    }
+}

@@ -1,0 +1,258 @@
+//! A run: the plan carried out. Plain cells of each lesson run in order on
+//! one thread, exercises on `jobs` workers across lessons (an exercise waits
+//! only for its own lesson's plain cells), results are judged, stored in the
+//! cache and handed to reporters as they come.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::exec::{Cancel, Engine, Replay};
+use crate::judge;
+use crate::lesson::{Exercise, Lesson};
+use crate::observation::Ending;
+use crate::outcome::{Cause, CellResult, ExerciseResult, LessonResult, PlainResult, Role, Verdict};
+use crate::plan::{Keys, Plan, replay_of};
+use crate::report::{Event, Reporter};
+
+/// What a run produced.
+pub struct Finished {
+    pub results: Vec<LessonResult>,
+    pub elapsed: Duration,
+    pub contexts_started: usize,
+    /// The signal that stopped the run early, if one did.
+    pub signal: Option<i32>,
+}
+
+impl Finished {
+    pub fn all_passed(&self) -> bool {
+        crate::outcome::all_passed(&self.results)
+    }
+}
+
+enum Message {
+    Plain(usize, Vec<PlainResult>),
+    Exercise(usize, usize, ExerciseResult),
+}
+
+/// An exercise whose run failed around it (no context, no port, a panic in
+/// aula): `crashed`, with the reason, and the run goes on.
+fn runner_failure(ex: &Exercise, message: String) -> ExerciseResult {
+    let server = CellResult::new(ex.server, Some(Role::Server), Verdict::Crashed).with_cause(
+        Cause::RunnerFailed {
+            message: message.clone(),
+        },
+    );
+    let clients = ex
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| CellResult::new(c, Some(Role::Client(k)), Verdict::Skipped));
+    ExerciseResult {
+        id: ex.id.clone(),
+        verdict: Verdict::Crashed,
+        cause: Some(Cause::RunnerFailed { message }),
+        decided_by: Some(0),
+        cells: std::iter::once(server).chain(clients).collect(),
+        points: ex.points,
+        duration: Duration::ZERO,
+        cached: false,
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+/// Runs and judges one exercise; `None` when cancelled.
+fn exercise(
+    engine: &Engine,
+    lesson: &Lesson,
+    ex: &Exercise,
+    replay: &[Replay],
+    keys: &Keys<'_>,
+    cancel: &Cancel,
+) -> Option<ExerciseResult> {
+    if let Some(cached) = keys.cached_exercise(lesson, ex, replay) {
+        return Some(cached);
+    }
+    let begun = Instant::now();
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        engine.exercise(lesson, ex, replay, cancel)
+    }));
+    let mut result = match ran {
+        Ok(Ok(Some(obs))) => judge::exercise(lesson, ex, &obs, engine.options().bounds()),
+        Ok(Ok(None)) => return None,
+        Ok(Err(e)) => runner_failure(ex, format!("aula could not run this exercise: {e:#}")),
+        Err(panic) => runner_failure(
+            ex,
+            format!(
+                "aula failed while running this exercise: {}",
+                panic_text(&*panic)
+            ),
+        ),
+    };
+    result.duration = begun.elapsed();
+    if cancel.is_cancelled() {
+        return None;
+    }
+    keys.store_exercise(lesson, ex, replay, &result);
+    Some(result)
+}
+
+/// Runs and judges a lesson's plain cells.
+fn plain(engine: &Engine, lesson: &Lesson, keys: &Keys<'_>, cancel: &Cancel) -> Vec<PlainResult> {
+    let bounds = engine.options().bounds();
+    let results: Vec<PlainResult> = engine
+        .plain(lesson, cancel)
+        .into_iter()
+        .map(|run| {
+            let o = &run.observation;
+            let ran_through =
+                o.ending == Ending::Returned && o.faults.is_empty() && o.output.is_some();
+            PlainResult {
+                result: judge::plain(lesson, o, bounds, &engine.options().host),
+                checked: lesson.cell(o.cell).expected.is_some(),
+                replay: ran_through.then_some(run.wrapped),
+            }
+        })
+        .collect();
+    if !cancel.is_cancelled() {
+        keys.store_plain(lesson, &results);
+    }
+    results
+}
+
+/// Carries out the plan. Reporters hear of each result as it comes, then of
+/// the whole run.
+pub fn execute(
+    engine: &Engine,
+    plan: &Plan<'_>,
+    keys: &Keys<'_>,
+    jobs: usize,
+    cancel: &Cancel,
+    reporter: &mut dyn Reporter,
+) -> Finished {
+    let begun = Instant::now();
+    let lessons: Vec<&Lesson> = plan.lessons.iter().map(|l| l.lesson).collect();
+    reporter.event(&Event::Started {
+        lessons: &lessons,
+        exercises: plan.lessons.iter().map(|l| l.exercises.len()).sum(),
+    });
+    // Replays of each lesson's plain cells, once they have run.
+    let ready: Mutex<Vec<Option<Vec<Replay>>>> = Mutex::new(vec![None; plan.lessons.len()]);
+    let ready_signal = Condvar::new();
+    let tasks: Vec<(usize, usize)> = plan
+        .lessons
+        .iter()
+        .enumerate()
+        .flat_map(|(li, l)| {
+            (0..l.exercises.len())
+                .filter(move |&k| l.cached[k].is_none())
+                .map(move |k| (li, k))
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let mut plain_slots: Vec<Vec<PlainResult>> = vec![Vec::new(); plan.lessons.len()];
+    let mut slots: Vec<Vec<Option<ExerciseResult>>> =
+        plan.lessons.iter().map(|l| l.cached.clone()).collect();
+
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<Message>();
+        {
+            let tx = tx.clone();
+            let (ready, ready_signal) = (&ready, &ready_signal);
+            scope.spawn(move || {
+                for (li, l) in plan.lessons.iter().enumerate() {
+                    let results = match &l.plain {
+                        Some(cached) => cached.clone(),
+                        None if cancel.is_cancelled() => Vec::new(),
+                        None => plain(engine, l.lesson, keys, cancel),
+                    };
+                    let replay = replay_of(&results);
+                    // Sent before the exercises may start, so reporters hear
+                    // of a lesson's cells before its exercises.
+                    let _ = tx.send(Message::Plain(li, results));
+                    ready.lock().unwrap_or_else(|e| e.into_inner())[li] = Some(replay);
+                    ready_signal.notify_all();
+                }
+            });
+        }
+        for _ in 0..jobs.max(1).min(tasks.len()) {
+            let tx = tx.clone();
+            let (ready, ready_signal, next, tasks) = (&ready, &ready_signal, &next, &tasks);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= tasks.len() || cancel.is_cancelled() {
+                        break;
+                    }
+                    let (li, k) = tasks[i];
+                    // Bounded by the plain thread, which fills every slot in
+                    // turn, cancelled or not.
+                    let replay = {
+                        let mut r = ready.lock().unwrap_or_else(|e| e.into_inner());
+                        while r[li].is_none() {
+                            r = ready_signal.wait(r).unwrap_or_else(|e| e.into_inner());
+                        }
+                        r[li].clone().unwrap_or_default()
+                    };
+                    let lesson = plan.lessons[li].lesson;
+                    let ex = &lesson.exercises[plan.lessons[li].exercises[k]];
+                    if let Some(result) = exercise(engine, lesson, ex, &replay, keys, cancel)
+                        && tx.send(Message::Exercise(li, k, result)).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Cached exercises are reported as soon as their lesson's plain
+        // cells are.
+        for message in rx {
+            match message {
+                Message::Plain(li, results) => {
+                    let lesson = plan.lessons[li].lesson;
+                    for r in &results {
+                        reporter.event(&Event::CellFinished(lesson, r));
+                    }
+                    plain_slots[li] = results;
+                    for r in slots[li].iter().flatten() {
+                        reporter.event(&Event::ExerciseFinished(lesson, r));
+                    }
+                }
+                Message::Exercise(li, k, result) => {
+                    reporter.event(&Event::ExerciseFinished(plan.lessons[li].lesson, &result));
+                    slots[li][k] = Some(result);
+                }
+            }
+        }
+    });
+    engine.sweep();
+
+    let results = plan
+        .lessons
+        .iter()
+        .zip(plain_slots)
+        .zip(slots)
+        .map(|((l, cells), exercises)| LessonResult {
+            path: l.lesson.path.clone(),
+            cells,
+            exercises: exercises.into_iter().flatten().collect(),
+        })
+        .collect();
+    let finished = Finished {
+        results,
+        elapsed: begun.elapsed(),
+        contexts_started: engine.contexts_started(),
+        signal: cancel.signal(),
+    };
+    reporter.event(&Event::Finished(&finished, &lessons));
+    finished
+}
