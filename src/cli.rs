@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::cache::Cache;
 use crate::exec::netns::{self, Netns};
 use crate::exec::sandbox::{self, Limits};
-use crate::exec::{Cancel, Engine, Options, Signals};
+use crate::exec::{Cancel, Engine, Options, Scratch, Signals};
 use crate::lesson::{self, Lesson, LessonError};
 use crate::plan::{Keys, Plan};
 use crate::report::{self, Reporters};
@@ -265,6 +265,14 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let jobs = args.jobs.map_or_else(default_jobs, usize::from);
 
+    let scratch = match Scratch::create() {
+        Ok(s) => s,
+        Err(e) => return usage_error(format!("{e:#}")),
+    };
+    // SAFETY: no other thread exists yet. evcxr makes its build folders
+    // under TMPDIR; inside the scratch folder, a run killed outright leaves
+    // them where the next run's clean-up removes them.
+    unsafe { std::env::set_var("TMPDIR", scratch.tmp()) };
     sandbox::become_subreaper();
     let cancel = Cancel::new();
     let _signals = Signals::watch(&cancel);
@@ -280,7 +288,7 @@ fn run(args: RunArgs) -> ExitCode {
         None
     };
     let options = args.options();
-    let engine = match Engine::new(options, netns) {
+    let engine = match Engine::new(options, scratch, netns) {
         Ok(e) => e,
         Err(e) => return usage_error(format!("{e:#}")),
     };

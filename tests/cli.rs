@@ -56,8 +56,19 @@ impl Aula {
         self
     }
 
+    fn args_of(mut self, args: &[&str]) -> Aula {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
     fn json(self) -> Aula {
         self.arg("--format").arg("json")
+    }
+
+    /// Runs another subcommand than `run`, with these arguments only.
+    fn exec_with_args(mut self, args: &[&str]) -> Outcome {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self.exec()
     }
 
     fn env(mut self, key: &str, value: &str) -> Aula {
@@ -387,6 +398,21 @@ fn command_line_mistakes_exit_2() {
     let negative = Aula::run().arg("--grace=-1").without_evcxr().exec();
     negative.status(2);
     assert!(negative.stderr.contains("--grace"), "{}", negative.stderr);
+    // Values that would overflow a duration or a size are refused, not wrapped.
+    for (flag, value) in [
+        ("--grace", "1e300"),
+        ("--cell-timeout", "0"),
+        ("--output-cap", "99999999999999999999"),
+        ("--max-memory", "18446744073709551615"),
+        ("--jobs", "0"),
+    ] {
+        let out = Aula::run()
+            .arg(format!("{flag}={value}"))
+            .without_evcxr()
+            .exec();
+        out.status(2);
+        assert!(out.stderr.contains(flag), "{flag}: {}", out.stderr);
+    }
 }
 
 #[test]
@@ -661,4 +687,271 @@ fn a_thread_left_by_one_client_does_not_reach_the_next() {
     let out = Aula::run().arg(fixture("clients.md")).json().exec();
     out.status(0);
     assert_eq!(exercise(&out.json(), "two-clients")["verdict"], "pass");
+}
+
+/// PIDs of processes whose environment holds `key=value`.
+fn processes_with_env(key: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{key}={value}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Waits, at most `limit`, until `done` holds.
+fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+#[test]
+fn a_panic_inside_evcxr_is_that_exercises_crashed_verdict_and_the_next_passes() {
+    let out = Aula::run()
+        .arg(fixture("good.md"))
+        .arg("--jobs")
+        .arg("1")
+        .env("AULA_TEST_PANIC_IN_EXERCISE", "udp6")
+        .json()
+        .exec();
+    out.status(1);
+    let report = out.json();
+    expect(&report, "udp6", "crashed", &["evcxr panicked"]);
+    assert_eq!(exercise(&report, "tcp-helper")["verdict"], "pass");
+    assert_eq!(exercise(&report, "in-turn")["verdict"], "pass");
+}
+
+#[test]
+fn json_lists_each_cell_of_an_exercise_and_names_the_failing_client() {
+    let path = fixture("faults.md");
+    let out = Aula::run()
+        .arg(&path)
+        .args_of(&["--exercise", "wrong-echo", "--exercise", "client-panics"])
+        .json()
+        .exec();
+    out.status(1);
+    let report = out.json();
+    let wrong = exercise(&report, "wrong-echo");
+    assert_eq!(
+        wrong["name"],
+        format!("{path}::wrong-echo"),
+        "qualified name"
+    );
+    let cells = wrong["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{wrong:#}");
+    assert_eq!(cells[0]["role"], "server");
+    assert_eq!(cells[0]["line"], line_of(&path, "exercise=wrong-echo"));
+    assert_eq!(cells[0]["verdict"], "pass");
+    assert_eq!(cells[1]["role"], "client");
+    assert_eq!(cells[1]["index"], 1);
+    assert_eq!(cells[1]["verdict"], "mismatch");
+    assert!(
+        cells[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("client 1 (line"),
+        "{wrong:#}"
+    );
+    assert!(
+        cells[1]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("-Received Hello, world")
+    );
+    assert!(cells[1].get("hidden").is_none());
+
+    let panics = exercise(&report, "client-panics");
+    let cells = panics["cells"].as_array().unwrap();
+    assert_eq!(cells[1]["verdict"], "panic", "{panics:#}");
+    assert!(
+        cells[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the list of numbers is empty")
+    );
+}
+
+#[test]
+fn prose_edits_keep_exercises_cached_and_one_change_starts_only_its_contexts() {
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let lesson = work.path().join("lesson.md");
+    let original = std::fs::read_to_string(root().join(fixture("good.md"))).unwrap();
+    std::fs::write(&lesson, &original).unwrap();
+    let lesson = lesson.to_str().unwrap().to_owned();
+    let run = |jobs: &str| {
+        Aula::run()
+            .arg(&lesson)
+            .args_of(&["--jobs", jobs])
+            .json()
+            .env("AULA_CACHE_DIR", cache.path().to_str().unwrap())
+            .exec()
+    };
+    let first = run("2");
+    first.status(0);
+    let first = first.json();
+
+    // Two lines of prose above everything: nothing runs again, and lines move.
+    std::fs::write(&lesson, format!("Some new prose.\n\n{original}")).unwrap();
+    let second = run("2");
+    second.status(0);
+    let second = second.json();
+    for id in ["tcp-helper", "udp6", "in-turn"] {
+        let ex = exercise(&second, id);
+        assert_eq!(ex["cached"], true, "{id} ran again after a prose edit");
+        assert_eq!(
+            ex["line"].as_u64().unwrap(),
+            exercise(&first, id)["line"].as_u64().unwrap() + 2
+        );
+    }
+    assert_eq!(second["lessons"][0]["cells"][0]["cached"], true);
+    assert_eq!(second["runner"]["contexts_started"], 0);
+
+    // One changed expectation with eight jobs: its server's and its
+    // client's contexts start, not sixteen.
+    let changed = format!("Some new prose.\n\n{original}")
+        .replace("datagram of 5 bytes", "datagram of 6 bytes");
+    std::fs::write(&lesson, changed).unwrap();
+    let third = run("8");
+    third.status(1);
+    let third = third.json();
+    assert_eq!(exercise(&third, "udp6")["verdict"], "mismatch");
+    let started = third["runner"]["contexts_started"].as_u64().unwrap();
+    assert!((1..=2).contains(&started), "{started} contexts started");
+}
+
+/// Kills aula mid-exercise with `signal`, and checks that nothing it started
+/// is left: no context's child, no process a cell started. Returns aula's
+/// exit status.
+fn kill_mid_exercise(signal: &str, tmp: &std::path::Path) -> Option<i32> {
+    let _guard = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["run", &fixture("interrupt.md"), "--exercise", "slow"])
+        .env("AULA_CACHE_DIR", cache.path())
+        .env("TMPDIR", tmp)
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let started = wait_until(std::time::Duration::from_secs(120), || {
+        !processes_running(&["sleep", "298"]).is_empty()
+    });
+    assert!(started, "the slow server never started");
+    assert!(!processes_with_env("AULA_PARENT_PID", &pid).is_empty());
+    let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap().code();
+    let gone = wait_until(std::time::Duration::from_secs(5), || {
+        processes_with_env("AULA_PARENT_PID", &pid).is_empty()
+            && processes_running(&["sleep", "298"]).is_empty()
+    });
+    assert!(gone, "a process aula started outlived `kill {signal}`");
+    code
+}
+
+fn scratch_folders(tmp: &std::path::Path) -> usize {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("aula-run-"))
+        .count()
+}
+
+#[test]
+fn after_kill_9_nothing_survives_and_the_next_run_removes_the_scratch_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(kill_mid_exercise("-KILL", tmp.path()), None);
+    assert_eq!(scratch_folders(tmp.path()), 1, "the dead run's folder");
+    let lesson = tmp.path().join("empty.md");
+    std::fs::write(&lesson, "# Nothing to run\n").unwrap();
+    Aula::run()
+        .arg(lesson.to_str().unwrap())
+        .env("TMPDIR", tmp.path().to_str().unwrap())
+        .without_evcxr()
+        .exec()
+        .status(0);
+    assert_eq!(scratch_folders(tmp.path()), 0);
+}
+
+#[test]
+fn a_hangup_stops_the_run_like_sigterm_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(kill_mid_exercise("-HUP", tmp.path()), Some(143));
+    assert_eq!(scratch_folders(tmp.path()), 0);
+}
+
+#[test]
+fn student_copies_of_the_course_compile_and_each_exercise_panics() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let copies = out_dir.path().to_str().unwrap();
+    let made = Aula::run()
+        .without_evcxr()
+        .exec_with_args(&["student", "lessons", "--out", copies]);
+    made.status(0);
+    let out = Aula::run().arg(copies).json().exec();
+    out.status(1);
+    let report = out.json();
+    let mut with_regions = 0;
+    for lesson in report["lessons"].as_array().unwrap() {
+        for ex in lesson["exercises"].as_array().unwrap() {
+            with_regions += 1;
+            assert_eq!(ex["verdict"], "panic", "{ex:#}");
+            assert!(
+                ex["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not yet implemented"),
+                "{ex:#}"
+            );
+            // Hidden clients are not in the copy.
+            assert!(
+                ex["cells"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|c| c.get("hidden").is_none())
+            );
+        }
+        // Plain cells are the reference's and still pass.
+        assert!(
+            lesson["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["verdict"] == "pass"),
+            "{lesson:#}"
+        );
+    }
+    assert!(with_regions >= 8, "{with_regions} exercises");
+}
+
+#[test]
+fn hints_are_printed_by_exercise_id() {
+    let out = Aula::run()
+        .without_evcxr()
+        .exec_with_args(&["hint", "tcp-echo", "lessons"]);
+    out.status(0);
+    assert!(!out.stdout.trim().is_empty());
+    let unknown = Aula::run()
+        .without_evcxr()
+        .exec_with_args(&["hint", "tcp-ecco", "lessons"]);
+    unknown.status(2);
+    assert!(
+        unknown.stderr.contains("did you mean `tcp-echo`?"),
+        "{}",
+        unknown.stderr
+    );
 }

@@ -3,8 +3,8 @@
 //! runs (a watch session, a grading batch) one after another or side by side.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context as _, Result};
 
@@ -98,9 +98,17 @@ pub struct Scratch {
     _lock: std::fs::File,
 }
 
+/// The temporary folder as aula found it, before a run points `TMPDIR`
+/// into its scratch folder: where scratch folders and port leases live,
+/// shared by every aula on the machine.
+pub fn base_temp_dir() -> &'static Path {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    BASE.get_or_init(std::env::temp_dir)
+}
+
 impl Scratch {
     pub fn create() -> Result<Scratch> {
-        Self::create_in(&std::env::temp_dir())
+        Self::create_in(base_temp_dir())
     }
 
     pub fn create_in(parent: &Path) -> Result<Scratch> {
@@ -112,6 +120,7 @@ impl Scratch {
         let lock = std::fs::File::create(dir.path().join(LOCK))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
         std::fs::create_dir_all(dir.path().join("work"))?;
+        std::fs::create_dir_all(dir.path().join("tmp"))?;
         Ok(Scratch { dir, _lock: lock })
     }
 
@@ -123,6 +132,13 @@ impl Scratch {
     /// folder of its own.
     pub fn workdir(&self) -> PathBuf {
         self.dir.path().join("work")
+    }
+
+    /// A temporary folder inside the scratch folder: evcxr's build folders
+    /// go there (through `TMPDIR`), so a run killed outright leaves them
+    /// where the next run's clean-up finds them.
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 }
 

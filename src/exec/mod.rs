@@ -72,9 +72,13 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// `scratch`: the run's folder for captures and children's work.
     /// `netns`: the namespace students' code runs in (`--isolate`).
-    pub fn new(options: Options, netns: Option<Arc<netns::Netns>>) -> Result<Engine> {
-        let scratch = Scratch::create()?;
+    pub fn new(
+        options: Options,
+        scratch: Scratch,
+        netns: Option<Arc<netns::Netns>>,
+    ) -> Result<Engine> {
         // Room for the sentinel and evcxr's own lines beyond the cell's cap.
         let channel_cap = options.output_cap + 64 * 1024;
         Ok(Engine {

@@ -33,6 +33,11 @@ pub fn uses_question_mark(code: &str) -> bool {
         fn visit_expr_try(&mut self, _: &'a syn::ExprTry) {
             self.0 = true;
         }
+        // A macro's arguments are tokens to syn: `println!("{}", f()?)`
+        // returns early all the same. Any `?` among them counts.
+        fn visit_macro(&mut self, m: &'a syn::Macro) {
+            self.0 |= has_question_mark(m.tokens.clone());
+        }
         fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
         fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
         fn visit_item(&mut self, _: &'a syn::Item) {}
@@ -43,6 +48,14 @@ pub fn uses_question_mark(code: &str) -> bool {
     let mut finder = Finder(false);
     finder.visit_block(&block);
     finder.0
+}
+
+fn has_question_mark(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Punct(p) => p.as_char() == '?',
+        proc_macro2::TokenTree::Group(g) => has_question_mark(g.stream()),
+        _ => false,
+    })
 }
 
 #[cfg(test)]
@@ -58,6 +71,8 @@ mod tests {
             ("fn f() -> Option<u8> { g()? }", false),
             ("let s = \"a?b\";", false),
             ("println!(\"{}\", 1);", false),
+            ("println!(\"{}\", \"7\".parse::<u8>()?);", true),
+            ("assert_eq!(f(g()?), 1);", true),
             ("broken ( code", false),
         ];
         for (code, want) in table {
