@@ -236,17 +236,23 @@ pub fn execute(
     });
     engine.sweep();
 
-    let results = plan
+    // A cancelled run reports what finished: lessons it never reached are
+    // left out.
+    let (results, lessons): (Vec<LessonResult>, Vec<&Lesson>) = plan
         .lessons
         .iter()
         .zip(plain_slots)
         .zip(slots)
-        .map(|((l, cells), exercises)| LessonResult {
-            path: l.lesson.path.clone(),
-            cells,
-            exercises: exercises.into_iter().flatten().collect(),
+        .map(|((l, cells), exercises)| {
+            let result = LessonResult {
+                path: l.lesson.path.clone(),
+                cells,
+                exercises: exercises.into_iter().flatten().collect(),
+            };
+            (result, l.lesson)
         })
-        .collect();
+        .filter(|(r, _)| !cancel.is_cancelled() || !r.cells.is_empty() || !r.exercises.is_empty())
+        .unzip();
     let finished = Finished {
         results,
         elapsed: begun.elapsed(),
