@@ -28,14 +28,21 @@ pub const EXIT_UNUSABLE: u8 = 2;
     about = "Runs Rust lessons written in Markdown, like notebooks, and grades their server/client exercises"
 )]
 pub struct Cli {
+    /// Without one, on a terminal: the interactive course (`aula watch`);
+    /// in a pipe: what `aula run` prints.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run lessons: their plain cells, then their exercises, and check every output.
     Run(RunArgs),
+    /// The interactive course: shows the exercise you are on and runs it
+    /// again each time a lesson is saved.
+    Watch(WatchArgs),
+    /// Every lesson and exercise with its status and points.
+    List(ListArgs),
     /// Write student copies: solution regions emptied to `todo!();`, hidden
     /// clients removed.
     Student(StudentArgs),
@@ -93,6 +100,36 @@ struct RunArgs {
     /// exercises see their items and variables.
     #[arg(long = "exercise", value_name = "ID")]
     exercises: Vec<String>,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct WatchArgs {
+    /// Lesson files, or folders of them (the course, in file-name order).
+    #[arg(default_value = "lessons")]
+    paths: Vec<PathBuf>,
+    /// Do not watch the files (for file systems that send no events): `r`
+    /// runs the exercise again.
+    #[arg(long)]
+    manual_run: bool,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// Lesson files, or folders of them.
+    #[arg(default_value = "lessons")]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// How students' code is run: shared by `run` and `watch`.
+#[derive(clap::Args, Debug)]
+struct ExecArgs {
     /// Most bytes a cell may write to stdout before it is stopped.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
@@ -134,7 +171,15 @@ struct RunArgs {
     max_processes: u64,
 }
 
-impl RunArgs {
+impl ExecArgs {
+    /// The options as they are when no flag is given.
+    fn try_parse_defaults() -> ExecArgs {
+        match Cli::try_parse_from(["aula", "run"]).map(|c| c.command) {
+            Ok(Some(Command::Run(args))) => args.exec,
+            _ => unreachable!("`aula run` parses"),
+        }
+    }
+
     fn options(&self) -> Options {
         let mib = |n: u64| (n > 0).then_some(n << 20);
         Options {
@@ -186,9 +231,15 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => run(args),
-        Command::Student(args) => student(args),
-        Command::Hint(args) => hint(args),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Watch(args)) => watch(args),
+        Some(Command::List(args)) => list(args),
+        Some(Command::Student(args)) => student(args),
+        Some(Command::Hint(args)) => hint(args),
+        None => match Cli::try_parse_from(["aula", "watch"]).map(|c| c.command) {
+            Ok(Some(Command::Watch(args))) => watch(args),
+            _ => unreachable!("`aula watch` parses"),
+        },
     }
 }
 
@@ -258,40 +309,12 @@ fn run(args: RunArgs) -> ExitCode {
         .into_iter()
         .filter(|l| l.exercises.iter().any(|e| selected(l, e)) || args.exercises.is_empty())
         .collect();
-    let cache = if args.no_cache {
-        None
-    } else {
-        Cache::default_dir().map(Cache::at)
-    };
-    let jobs = args.jobs.map_or_else(default_jobs, usize::from);
-
-    let scratch = match Scratch::create() {
-        Ok(s) => s,
+    let (engine, cache, jobs) = match args.exec.start() {
+        Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
-    // SAFETY: no other thread exists yet. evcxr makes its build folders
-    // under TMPDIR; inside the scratch folder, a run killed outright leaves
-    // them where the next run's clean-up removes them.
-    unsafe { std::env::set_var("TMPDIR", scratch.tmp()) };
-    sandbox::become_subreaper();
     let cancel = Cancel::new();
     let _signals = Signals::watch(&cancel);
-    let netns = if args.isolate {
-        match Netns::create() {
-            Ok(ns) => Some(std::sync::Arc::new(ns)),
-            Err(e) => {
-                eprintln!("warning: --isolate: {e:#}; running without network isolation");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let options = args.options();
-    let engine = match Engine::new(options, scratch, netns) {
-        Ok(e) => e,
-        Err(e) => return usage_error(format!("{e:#}")),
-    };
     let keys = Keys::new(
         crate::plan::environment(engine.options(), engine.isolated()),
         cache.as_ref(),
@@ -311,7 +334,11 @@ fn run(args: RunArgs) -> ExitCode {
     let finished = crate::run::execute(&engine, &plan, &keys, jobs, &cancel, &mut reporters);
     drop(engine);
     if let Some(signal) = finished.signal {
-        eprintln!("aula: stopped by signal {signal}; the verdicts above are those that finished");
+        let lang = crate::i18n::from_env();
+        eprintln!(
+            "{}",
+            rust_i18n::t!("human.stopped", locale = lang, signal = signal)
+        );
         return ExitCode::from(Signals::exit_status(signal));
     }
     ExitCode::from(if finished.all_passed() {
@@ -319,6 +346,148 @@ fn run(args: RunArgs) -> ExitCode {
     } else {
         EXIT_FAIL
     })
+}
+
+impl ExecArgs {
+    /// An engine for these options, the cache, and how many jobs. Call it
+    /// before any thread starts: it points TMPDIR into the run's scratch
+    /// folder.
+    fn start(&self) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
+        let cache = if self.no_cache {
+            None
+        } else {
+            Cache::default_dir().map(Cache::at)
+        };
+        let jobs = self.jobs.map_or_else(default_jobs, usize::from);
+        let scratch = Scratch::create()?;
+        // SAFETY: no other thread exists yet. evcxr makes its build folders
+        // under TMPDIR; inside the scratch folder, a run killed outright
+        // leaves them where the next run's clean-up removes them.
+        unsafe { std::env::set_var("TMPDIR", scratch.tmp()) };
+        sandbox::become_subreaper();
+        let netns = if self.isolate {
+            match Netns::create() {
+                Ok(ns) => Some(std::sync::Arc::new(ns)),
+                Err(e) => {
+                    eprintln!("warning: --isolate: {e:#}; running without network isolation");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let engine = Engine::new(self.options(), scratch, netns)?;
+        Ok((engine, cache, jobs))
+    }
+}
+
+fn watch(args: WatchArgs) -> ExitCode {
+    use std::io::IsTerminal as _;
+    // Without a terminal there is nobody to press keys: print what `aula
+    // run` prints.
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return run(RunArgs {
+            paths: args.paths,
+            format: Format::Human,
+            exercises: Vec::new(),
+            exec: args.exec,
+        });
+    }
+    let (engine, cache, jobs) = match args.exec.start() {
+        Ok(started) => started,
+        Err(e) => return usage_error(format!("{e:#}")),
+    };
+    let setup = crate::course::watch::Setup {
+        paths: args.paths,
+        engine,
+        cache,
+        jobs,
+        manual_run: args.manual_run,
+        lang: crate::i18n::from_env(),
+    };
+    match crate::course::watch::run(setup) {
+        Ok(()) => ExitCode::from(EXIT_PASS),
+        Err(e) => usage_error(format!("{e:#}")),
+    }
+}
+
+fn list(args: ListArgs) -> ExitCode {
+    let (mut course, _) = match crate::course::Course::open(&args.paths) {
+        Ok(c) => c,
+        Err(errors) => return lesson_errors(&errors),
+    };
+    // What already ran for the lessons as they are now fills what the
+    // progress file does not say.
+    if let Some(cache) = Cache::default_dir().map(Cache::at) {
+        let options = ExecArgs::try_parse_defaults().options();
+        let environment = crate::plan::environment(&options, false);
+        course.fill_from_cache(&Keys::new(environment, Some(&cache)));
+    }
+    let lang = crate::i18n::from_env();
+    match args.format {
+        Format::Json => {
+            let lessons: Vec<serde_json::Value> = course
+                .lessons
+                .iter()
+                .enumerate()
+                .map(|(li, l)| {
+                    let exercises: Vec<serde_json::Value> = course
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.lesson == li)
+                        .map(|(i, e)| {
+                            let ex = course.exercise_of(i);
+                            serde_json::json!({
+                                "id": ex.id,
+                                "name": e.name,
+                                "line": ex.line,
+                                "status": course.status(i).as_str(),
+                                "points": ex.points,
+                            })
+                        })
+                        .collect();
+                    serde_json::json!({ "path": l.path.display().to_string(), "exercises": exercises })
+                })
+                .collect();
+            let report = serde_json::json!({
+                "lessons": lessons,
+                "current": course.current().map(|i| course.entries[i].name.clone()),
+                "summary": { "exercises": course.entries.len(), "done": course.done() },
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+        }
+        Format::Human => {
+            let current = course.current();
+            for (li, l) in course.lessons.iter().enumerate() {
+                println!("{}", l.path.display());
+                for (i, e) in course
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.lesson == li)
+                {
+                    let ex = course.exercise_of(i);
+                    let mark = if Some(i) == current { ">" } else { " " };
+                    let status = crate::course::watch::status_word(course.status(i), lang);
+                    let points = rust_i18n::t!("list.points", locale = lang, n = ex.points);
+                    println!("{mark} {status:<12} {:<28} {points}", ex.id);
+                    let _ = e;
+                }
+            }
+            let done = rust_i18n::t!(
+                "watch.progress",
+                locale = lang,
+                done = course.done(),
+                total = course.entries.len()
+            );
+            println!("\n{done}");
+        }
+    }
+    ExitCode::from(EXIT_PASS)
 }
 
 fn default_jobs() -> usize {

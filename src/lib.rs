@@ -10,7 +10,9 @@
 pub mod cache;
 pub mod cli;
 pub mod compare;
+pub mod course;
 pub mod exec;
+pub mod i18n;
 pub mod judge;
 pub mod lesson;
 pub mod observation;
@@ -18,3 +20,5 @@ pub mod outcome;
 pub mod plan;
 pub mod report;
 pub mod run;
+
+rust_i18n::i18n!("locales", fallback = "en");

@@ -35,6 +35,24 @@ pub fn environment(options: &crate::exec::Options, isolated: bool) -> String {
     format!("{options:?}\nisolated: {isolated}\n{toolchain}")
 }
 
+/// What an exercise runs and sees, as a hash: it changes when the
+/// exercise's cells, their expected outputs, or the plain cells they see
+/// change, and not when prose or other exercises do.
+pub fn fingerprint(lesson: &Lesson, ex: &Exercise) -> String {
+    let mut key = KeyBuilder::new("fingerprint").field("timeout", format!("{:?}", ex.timeout));
+    for &i in &seen_by(lesson, ex).0 {
+        let cell = lesson.cell(i);
+        key = key
+            .field("kind", format!("{:?}", cell.kind))
+            .field("code", &cell.code)
+            .field(
+                "expected",
+                cell.expected.as_ref().map_or("\0none", |e| e.text.as_str()),
+            );
+    }
+    key.finish().as_str().to_owned()
+}
+
 /// Cells a unit sees, in order: the numbering its cached results use.
 struct Seen(Vec<usize>);
 

@@ -21,6 +21,29 @@ pub fn copy(lesson: &Lesson) -> String {
     out
 }
 
+/// The lesson with one exercise's solution regions back to `todo!();`, and
+/// every other byte (hidden clients included) as it was; `None` when the
+/// exercise has no region.
+pub fn reset(lesson: &Lesson, exercise: &str) -> Option<String> {
+    let ex = lesson.exercise(exercise)?;
+    let cells: Vec<usize> = ex.cells().collect();
+    if cells.iter().all(|&i| lesson.cells[i].regions.is_empty()) {
+        return None;
+    }
+    let text = &lesson.source.text;
+    let mut out = String::with_capacity(text.len());
+    for block in &lesson.blocks {
+        let piece = &text[block.range.clone()];
+        match block.kind {
+            BlockKind::Cell(i) if cells.contains(&i) && !lesson.cells[i].regions.is_empty() => {
+                out.push_str(&blank_regions(piece, lesson, i));
+            }
+            _ => out.push_str(piece),
+        }
+    }
+    Some(out)
+}
+
 /// A cell's fenced block with its regions emptied. Line `k` of the block is
 /// line `k` of the code, the fence being line 0.
 fn blank_regions(block: &str, lesson: &Lesson, cell: usize) -> String {
@@ -69,6 +92,10 @@ mod tests {
             "# T\n\n```rust,server,exercise=e\nlet a = 1;\n    // BEGIN SOLUTION\n    todo!();\n    // END SOLUTION\n```\n\n```output\nok\n```\n\n\
 ```rust,client,exercise=e\n// BEGIN SOLUTION\ntodo!();\n// END SOLUTION\n```\n\n\n\n<details><summary>Dica</summary>use loop</details>\n"
         );
+        // A reset empties one exercise's regions and keeps hidden clients.
+        let reset = reset(&lesson, "e").unwrap();
+        assert!(reset.contains("    todo!();\n") && reset.contains("secret();"));
+        assert!(!reset.contains("serve();"));
         // The copy is a lesson too, without the hidden client.
         let again = crate::lesson::parse(Path::new("l.md"), &copy).unwrap();
         assert_eq!(again.exercises[0].clients.len(), 1);

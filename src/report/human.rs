@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rust_i18n::t;
 
 use super::{Event, Reporter, cell_message, exercise_message, render_diagnostic};
 use crate::lesson::Lesson;
@@ -26,11 +27,11 @@ fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-fn badge(v: Verdict) -> String {
+fn badge(v: Verdict, lang: &str) -> String {
     if v.passed() {
-        format!("{GREEN}PASS{GREEN:#}")
+        format!("{GREEN}{}{GREEN:#}", t!("human.pass", locale = lang))
     } else {
-        format!("{RED}FAIL{RED:#}")
+        format!("{RED}{}{RED:#}", t!("human.fail", locale = lang))
     }
 }
 
@@ -40,6 +41,8 @@ pub struct Human<W: Write> {
     progress: Option<ProgressBar>,
     /// The lesson whose header was printed last.
     current: Option<PathBuf>,
+    /// `en` or `pt`.
+    lang: &'static str,
 }
 
 impl Human<anstream::AutoStream<std::io::Stdout>> {
@@ -51,16 +54,18 @@ impl Human<anstream::AutoStream<std::io::Stdout>> {
             out: anstream::stdout(),
             progress,
             current: None,
+            lang: crate::i18n::from_env(),
         }
     }
 }
 
 impl<W: Write> Human<W> {
-    pub fn new(out: W) -> Self {
+    pub fn new(out: W, lang: &'static str) -> Self {
         Human {
             out,
             progress: None,
             current: None,
+            lang,
         }
     }
 
@@ -90,6 +95,7 @@ impl<W: Write> Human<W> {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
+        let lang = self.lang;
         let out = &mut self.out;
         for (result, lesson) in finished.results.iter().zip(lessons) {
             let path = result.path.display();
@@ -98,36 +104,19 @@ impl<W: Write> Human<W> {
                 if r.verdict.passed() {
                     continue;
                 }
-                let title = format!("cell at {path}:{}", lesson.cell(r.cell).line());
                 let _ = writeln!(out);
-                let _ = writeln!(out, "{RED}──── {title}: {}{RED:#}", r.verdict.as_str());
-                let _ = write_cell(out, r, cell_message(lesson, r), lesson);
+                let _ = plain_details(out, lesson, r, lang);
             }
             for e in &result.exercises {
                 if e.verdict.passed() {
                     continue;
                 }
-                let ex = lesson.exercise(&e.id);
-                let line = ex.map_or(0, |x| x.line);
+                let line = lesson.exercise(&e.id).map_or(0, |x| x.line);
+                let place = format!("{path}:{line}");
+                let title = t!("human.exercise_at", locale = lang, id = e.id, place = place);
                 let _ = writeln!(out);
-                let _ = writeln!(
-                    out,
-                    "{RED}──── {} at {path}:{line}: {}{RED:#}",
-                    e.id,
-                    e.verdict.as_str()
-                );
-                if let Some(m) = exercise_message(lesson, e) {
-                    let _ = writeln!(out, "{m}");
-                }
-                for c in &e.cells {
-                    let _ = write_details(out, c, lesson);
-                }
-                if let Some(hint) = super::hint(ex, e) {
-                    let _ = writeln!(out, "{CYAN}hint:{CYAN:#}");
-                    for line in hint.lines() {
-                        let _ = writeln!(out, "  {line}");
-                    }
-                }
+                let _ = writeln!(out, "{RED}──── {title}: {}{RED:#}", e.verdict.as_str());
+                let _ = exercise_details(out, lesson, e, lang, true);
             }
         }
         let results = &finished.results;
@@ -137,22 +126,36 @@ impl<W: Write> Human<W> {
         let checked = cells.iter().filter(|c| c.checked).count();
         let _ = writeln!(out);
         let style = if finished.all_passed() { GREEN } else { RED };
+        let summary = t!(
+            "human.summary",
+            locale = lang,
+            n = s.exercises,
+            passed = s.passed,
+            failed = s.failed
+        );
+        let score = t!(
+            "human.score",
+            locale = lang,
+            score = s.score,
+            max = s.max_score
+        );
+        let _ = write!(out, "{style}{summary}{style:#}{score}");
         let _ = write!(
             out,
-            "{style}{} exercises: {} passed, {} failed{style:#}; score {}/{}",
-            s.exercises, s.passed, s.failed, s.score, s.max_score
+            "{}",
+            t!("human.cells_checked", locale = lang, n = checked)
         );
-        let _ = write!(out, "; {checked} cells checked");
         let cached = results
             .iter()
             .flat_map(|r| r.exercises.iter().map(|e| e.cached))
             .filter(|&c| c)
             .count();
         if cached > 0 {
-            let _ = write!(out, "; {cached} exercises from the cache");
+            let _ = write!(out, "{}", t!("human.from_cache", locale = lang, n = cached));
         }
         if cells_failed > 0 {
-            let _ = write!(out, ", {RED}{cells_failed} cells failed{RED:#}");
+            let failed = t!("human.cells_failed", locale = lang, n = cells_failed);
+            let _ = write!(out, "{RED}{failed}{RED:#}");
         }
         let _ = writeln!(out, " {DIM}({}){DIM:#}", secs(finished.elapsed));
         let _ = out.flush();
@@ -166,9 +169,10 @@ impl<W: Write> Reporter for Human<W> {
                 if let Some(bar) = &self.progress {
                     bar.set_length(*exercises as u64);
                     bar.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} {pos}/{len} exercises {wide_bar} {elapsed}",
-                        )
+                        ProgressStyle::with_template(&format!(
+                            "{{spinner}} {{pos}}/{{len}} {} {{wide_bar}} {{elapsed}}",
+                            t!("human.progress", locale = self.lang)
+                        ))
                         .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
                     bar.enable_steady_tick(Duration::from_millis(120));
@@ -178,11 +182,16 @@ impl<W: Write> Reporter for Human<W> {
                 self.header(lesson);
                 let r = &p.result;
                 if p.checked || !r.verdict.passed() {
+                    let lang = self.lang;
+                    let what = t!(
+                        "human.cell_at_line",
+                        locale = lang,
+                        line = lesson.cell(r.cell).line()
+                    );
                     self.line(format!(
-                        "  {} cell at line {:<17} {DIM}{}{DIM:#}{}",
-                        badge(r.verdict),
-                        lesson.cell(r.cell).line(),
-                        timing(r.duration, r.cached),
+                        "  {} {what:<30} {DIM}{}{DIM:#}{}",
+                        badge(r.verdict, lang),
+                        timing(r.duration, r.cached, lang),
                         verdict_suffix(r.verdict),
                     ));
                 }
@@ -191,9 +200,9 @@ impl<W: Write> Reporter for Human<W> {
                 self.header(lesson);
                 self.line(format!(
                     "  {} {:<30} {DIM}{}{DIM:#}{}",
-                    badge(ex.verdict),
+                    badge(ex.verdict, self.lang),
                     ex.id,
-                    timing(ex.duration, ex.cached),
+                    timing(ex.duration, ex.cached, self.lang),
                     verdict_suffix(ex.verdict),
                 ));
                 if let Some(bar) = &self.progress {
@@ -205,8 +214,54 @@ impl<W: Write> Reporter for Human<W> {
     }
 }
 
-fn timing(d: Duration, cached: bool) -> String {
-    if cached { "cached".to_owned() } else { secs(d) }
+/// Why an exercise failed: its message, each failing cell's diff or
+/// compiler errors, and (with `with_hint`) its hint.
+pub fn exercise_details(
+    out: &mut impl Write,
+    lesson: &Lesson,
+    e: &crate::outcome::ExerciseResult,
+    lang: &str,
+    with_hint: bool,
+) -> std::io::Result<()> {
+    if let Some(m) = exercise_message(lesson, e, lang) {
+        writeln!(out, "{m}")?;
+    }
+    for c in &e.cells {
+        write_details(out, c, lesson, lang)?;
+    }
+    if with_hint && let Some(hint) = super::hint(lesson.exercise(&e.id), e) {
+        write_hint(out, hint, lang)?;
+    }
+    Ok(())
+}
+
+pub fn write_hint(out: &mut impl Write, hint: &str, lang: &str) -> std::io::Result<()> {
+    writeln!(out, "{CYAN}{}{CYAN:#}", t!("human.hint", locale = lang))?;
+    for line in hint.lines() {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+/// A failing plain cell: where it is, why, and its details.
+pub fn plain_details(
+    out: &mut impl Write,
+    lesson: &Lesson,
+    r: &CellResult,
+    lang: &str,
+) -> std::io::Result<()> {
+    let place = format!("{}:{}", lesson.path.display(), lesson.cell(r.cell).line());
+    let title = t!("human.cell_at", locale = lang, place = place);
+    writeln!(out, "{RED}──── {title}: {}{RED:#}", r.verdict.as_str())?;
+    write_cell(out, r, cell_message(lesson, r, lang), lesson)
+}
+
+fn timing(d: Duration, cached: bool, lang: &str) -> String {
+    if cached {
+        t!("human.cached", locale = lang).into_owned()
+    } else {
+        secs(d)
+    }
 }
 
 fn verdict_suffix(v: Verdict) -> String {
@@ -218,15 +273,20 @@ fn verdict_suffix(v: Verdict) -> String {
 }
 
 /// A failing cell of an exercise: its own line, then its details.
-fn write_details(out: &mut impl Write, c: &CellResult, lesson: &Lesson) -> std::io::Result<()> {
+fn write_details(
+    out: &mut impl Write,
+    c: &CellResult,
+    lesson: &Lesson,
+    lang: &str,
+) -> std::io::Result<()> {
     if c.verdict.passed() || c.verdict == Verdict::Skipped {
         return Ok(());
     }
-    let name = super::who(lesson, c);
+    let name = super::who(lesson, c, lang);
     let hidden = if lesson.cell(c.cell).is_hidden() {
-        " (hidden)"
+        t!("human.hidden", locale = lang).into_owned()
     } else {
-        ""
+        String::new()
     };
     writeln!(out, "{BOLD}{name}{hidden}: {}{BOLD:#}", c.verdict.as_str())?;
     write_cell(out, c, None, lesson)

@@ -1,12 +1,13 @@
 //! The JSON report of REPORT-FORMAT.md (version 1.1), with aula's added
 //! fields (docs/report-format.md). The contract's fields keep their names
-//! and meanings.
+//! and meanings; messages are in English whatever the user's language.
 
 use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
 use super::{Event, Reporter, cell_message, exercise_message, render_diagnostic};
+use crate::i18n::ENGLISH;
 use crate::lesson::Lesson;
 use crate::outcome::{CellResult, Diagnostic, ExerciseResult, PlainResult, Role, Summary};
 use crate::run::Finished;
@@ -48,7 +49,11 @@ fn cell_fields(obj: &mut Map<String, Value>, c: &CellResult, lesson: &Lesson) {
     if c.cached {
         obj.insert("cached".into(), json!(true));
     }
-    put(obj, "message", cell_message(lesson, c).map(Value::from));
+    put(
+        obj,
+        "message",
+        cell_message(lesson, c, ENGLISH).map(Value::from),
+    );
     put(obj, "diff", c.diff.clone().map(Value::from));
     put(
         obj,
@@ -107,7 +112,7 @@ fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
     put(
         &mut obj,
         "message",
-        exercise_message(lesson, e).map(Value::from),
+        exercise_message(lesson, e, ENGLISH).map(Value::from),
     );
     put(&mut obj, "diff", e.diff().map(Value::from));
     put(&mut obj, "stderr", e.stderr().map(Value::from));

@@ -7,6 +7,8 @@ pub mod json;
 
 use std::fmt::Write as _;
 
+use rust_i18n::t;
+
 use crate::lesson::{Cell, Exercise, Lesson};
 use crate::outcome::{Cause, CellResult, Diagnostic, ExerciseResult, PlainResult, Role};
 use crate::run::Finished;
@@ -41,163 +43,221 @@ impl Reporter for Reporters {
 
 /// A cell of an exercise, as a reader names it: `the server (line 58)`,
 /// `client 2 (line 84)`.
-pub fn who(lesson: &Lesson, cell: &CellResult) -> String {
+pub fn who(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
     let line = lesson.cell(cell.cell).line();
     match cell.role {
-        Some(Role::Server) => format!("the server (line {line})"),
-        Some(Role::Client(k)) => format!("client {} (line {line})", k + 1),
-        None => format!("the cell at line {line}"),
+        Some(Role::Server) => t!("who.server", locale = lang, line = line),
+        Some(Role::Client(k)) => t!("who.client", locale = lang, n = k + 1, line = line),
+        None => t!("who.cell", locale = lang, line = line),
     }
+    .into_owned()
 }
 
-fn and_list(items: &[String]) -> String {
+fn and_list(items: &[String], lang: &str) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [init @ .., last] => format!("{}{}{last}", init.join(", "), t!("list.and", locale = lang)),
     }
 }
 
 fn secs(d: std::time::Duration) -> String {
-    format!("{} s", d.as_secs_f64())
+    d.as_secs_f64().to_string()
 }
 
 /// Where a panic happened: ` at line N` in the lesson, when it is the cell's.
-fn place(cell: &Cell, line: Option<usize>) -> String {
-    line.map(|l| format!(" at line {}", cell.line() + l))
+fn place(cell: &Cell, line: Option<usize>, lang: &str) -> String {
+    line.map(|l| t!("place.at_line", locale = lang, line = cell.line() + l).into_owned())
         .unwrap_or_default()
 }
 
-/// One line saying why an exercise's cell, or a plain cell, did not pass.
-pub fn cell_message(lesson: &Lesson, r: &CellResult) -> Option<String> {
+/// One line saying why an exercise's cell, or a plain cell, did not pass,
+/// in `lang` (`en` or `pt`).
+pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<String> {
     let cause = r.cause.as_ref()?;
     let plain = r.role.is_none();
     let who = if plain {
-        "the cell".to_owned()
+        t!("who.the_cell", locale = lang).into_owned()
     } else {
-        who(lesson, r)
+        who(lesson, r, lang)
     };
     let cell = lesson.cell(r.cell);
-    Some(match cause {
-        Cause::DoesNotCompile => format!("{who} does not compile"),
-        Cause::Refused { construct } => format!(
-            "{who} is refused: `{construct}` reads files or the environment while compiling, \
-             which students' code may not do"
-        ),
-        Cause::RunnerFailed { message } if plain => message.clone(),
-        Cause::RunnerFailed { message } => format!("{who}: {message}"),
-        Cause::OutputLimit { cap, .. } if plain => {
-            format!("the cell wrote more than {cap} bytes to stdout and was stopped")
+    let l = lang;
+    let text = match cause {
+        Cause::DoesNotCompile => t!("cause.does_not_compile", locale = l, who = who),
+        Cause::Refused { construct } => {
+            t!(
+                "cause.refused",
+                locale = l,
+                who = who,
+                construct = construct
+            )
         }
-        Cause::OutputLimit { bytes, cap } => format!(
-            "{who} wrote more than {cap} bytes to stdout ({bytes} bytes by the time it was \
-             stopped); the output cap is {cap} bytes"
-        ),
-        Cause::Panicked { message, .. } if plain => format!("the cell panicked: {message}"),
+        Cause::RunnerFailed { message } if plain => message.clone().into(),
+        Cause::RunnerFailed { message } => {
+            t!(
+                "cause.runner_failed",
+                locale = l,
+                who = who,
+                message = message
+            )
+        }
+        Cause::OutputLimit { cap, .. } if plain => {
+            t!("cause.output_limit_cell", locale = l, cap = cap)
+        }
+        Cause::OutputLimit { bytes, cap } => {
+            t!(
+                "cause.output_limit",
+                locale = l,
+                who = who,
+                cap = cap,
+                bytes = bytes
+            )
+        }
+        Cause::Panicked { message, .. } if plain => {
+            t!("cause.panicked_cell", locale = l, message = message)
+        }
         Cause::Panicked {
             thread,
             line,
             message,
         } => {
-            let at = place(cell, *line);
+            let at = place(cell, *line, l);
             if thread == "main" || thread == "<unnamed>" {
-                format!("{who} panicked{at}: {message}")
+                t!(
+                    "cause.panicked",
+                    locale = l,
+                    who = who,
+                    at = at,
+                    message = message
+                )
             } else {
-                format!("{who}: thread '{thread}' panicked{at}: {message}")
+                t!(
+                    "cause.panicked_thread",
+                    locale = l,
+                    who = who,
+                    thread = thread,
+                    at = at,
+                    message = message
+                )
             }
         }
         Cause::ReturnedError { message } => {
-            format!("{who} stopped with an error returned with `?`: {message}")
+            t!(
+                "cause.returned_error",
+                locale = l,
+                who = who,
+                message = message
+            )
         }
         Cause::ReplayPanicked { message } => {
-            format!("a plain cell above {who} panicked when it ran again before it: {message}")
-        }
-        Cause::Died { status } if plain => format!("the cell's process died: {status}"),
-        Cause::Died { status } => format!("{who} died: {status}"),
-        Cause::NotBound { port, limit } => {
-            format!(
-                "the server did not bind port {port} within {}",
-                secs(*limit)
+            t!(
+                "cause.replay_panicked",
+                locale = l,
+                who = who,
+                message = message
             )
         }
-        Cause::NeverStarted { .. } => {
-            "the server did not start running within the compile limit".to_owned()
+        Cause::Died { status } if plain => t!("cause.died_cell", locale = l, status = status),
+        Cause::Died { status } => t!("cause.died", locale = l, who = who, status = status),
+        Cause::NotBound { port, limit } => {
+            t!(
+                "cause.not_bound",
+                locale = l,
+                port = port,
+                secs = secs(*limit)
+            )
         }
+        Cause::NeverStarted { .. } => t!("cause.never_started", locale = l),
         Cause::EndedWithoutBinding { port } => {
-            format!("the server ended without binding port {port}")
+            t!("cause.ended_without_binding", locale = l, port = port)
         }
         Cause::StillRunning { limit, .. } if plain => {
-            format!(
-                "the cell ran for more than {} and was stopped",
-                secs(*limit)
-            )
+            t!("cause.still_running_cell", locale = l, secs = secs(*limit))
         }
         Cause::StillRunning { limit, .. } => {
-            format!("{who} was still running after {} and stopped", secs(*limit))
+            t!(
+                "cause.still_running_one",
+                locale = l,
+                who = who,
+                secs = secs(*limit)
+            )
         }
-        Cause::StoppedEarly => format!("{who} did not run: the exercise had already ended"),
+        Cause::StoppedEarly => t!("cause.did_not_run", locale = l, who = who),
         Cause::CellStopped {
             stderr,
             question_mark: true,
-        } => format!("the cell stopped at a `?` with an error: {stderr}"),
-        Cause::CellStopped { stderr, .. } => format!("the cell stopped before its end: {stderr}"),
-        Cause::Differs { .. } if plain => {
-            "the cell's output differs from the expected output".to_owned()
+        } => t!("cause.stopped_at_question", locale = l, stderr = stderr),
+        Cause::CellStopped { stderr, .. } => {
+            t!("cause.stopped_before_end", locale = l, stderr = stderr)
         }
+        Cause::Differs { .. } if plain => t!("cause.differs_cell", locale = l),
         Cause::Differs {
             server_kept_running,
             ..
         } => {
-            let mut m = format!("{who} differs from the expected output");
+            let mut m = t!("cause.differs_one", locale = l, who = who).into_owned();
             if *server_kept_running {
-                m.push_str(" (the server did not end by itself and was stopped)");
+                m.push_str(&t!("cause.kept_running", locale = l));
             }
-            m
+            m.into()
         }
-    })
+    };
+    Some(text.into_owned())
 }
 
-/// One line saying why an exercise did not pass.
-pub fn exercise_message(lesson: &Lesson, r: &ExerciseResult) -> Option<String> {
+/// One line saying why an exercise did not pass, in `lang`.
+pub fn exercise_message(lesson: &Lesson, r: &ExerciseResult, lang: &str) -> Option<String> {
     let names = |cells: &[usize]| -> Vec<String> {
         cells
             .iter()
             .filter_map(|&i| r.cells.get(i))
-            .map(|c| who(lesson, c))
+            .map(|c| who(lesson, c, lang))
             .collect()
     };
+    let l = lang;
     match r.cause.as_ref()? {
         Cause::StillRunning { cells, limit } => {
             let still = names(cells);
-            let subject = match still.len() {
-                0 => "the exercise was".to_owned(),
-                1 => format!("{} was", still[0]),
-                _ => format!("{} were", and_list(&still)),
-            };
-            Some(format!(
-                "{subject} still running after {} and stopped",
-                secs(*limit)
-            ))
+            let secs = secs(*limit);
+            Some(
+                match still.len() {
+                    0 => t!("cause.still_running_exercise", locale = l, secs = secs),
+                    1 => t!(
+                        "cause.still_running_one",
+                        locale = l,
+                        who = still[0],
+                        secs = secs
+                    ),
+                    _ => t!(
+                        "cause.still_running_many",
+                        locale = l,
+                        who = and_list(&still, l),
+                        secs = secs
+                    ),
+                }
+                .into_owned(),
+            )
         }
-        Cause::StoppedEarly => {
-            Some("the exercise was stopped before all its clients ran".to_owned())
-        }
+        Cause::StoppedEarly => Some(t!("cause.stopped_early", locale = l).into_owned()),
         Cause::Differs {
             cells,
             server_kept_running,
         } => {
-            let mut m = format!(
-                "the output of {} differs from the expected output",
-                and_list(&names(cells))
-            );
+            let mut m = t!(
+                "cause.differs",
+                locale = l,
+                who = and_list(&names(cells), l)
+            )
+            .into_owned();
             if *server_kept_running && cells.contains(&0) {
-                m.push_str(" (the server did not end by itself and was stopped)");
+                m.push_str(&t!("cause.kept_running", locale = l));
             }
             Some(m)
         }
         _ => {
             let cell = r.cells.get(r.decided_by?)?;
-            cell_message(lesson, cell)
+            cell_message(lesson, cell, lang)
         }
     }
 }

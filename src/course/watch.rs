@@ -1,0 +1,696 @@
+//! The interactive course: `aula` on a terminal. It shows the exercise the
+//! student is on, runs it again whenever a lesson file is saved, and takes
+//! rustlings' keys: `n` next, `h` hint, `l` list, `r` run again, `x` reset,
+//! `q` quit.
+//!
+//! Three sources of events feed one loop: keys (a thread reading the
+//! terminal), file changes (notify, debounced), and finished runs (a thread
+//! that owns the engine, so contexts stay warm for the whole session).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::{cursor, execute, terminal};
+use rust_i18n::t;
+
+use super::{Course, Status};
+use crate::cache::Cache;
+use crate::exec::{Cancel, Engine};
+use crate::lesson::{Lesson, LessonError};
+use crate::outcome::{ExerciseResult, PlainResult};
+use crate::plan::{self, Keys, Plan};
+use crate::report::{Event, Reporter, human};
+use crate::run::Finished;
+
+/// How a session gets going: what `aula watch` was given.
+pub struct Setup {
+    pub paths: Vec<PathBuf>,
+    pub engine: Engine,
+    pub cache: Option<Cache>,
+    pub jobs: usize,
+    /// No file watching: `r` is the way to run again.
+    pub manual_run: bool,
+    pub lang: &'static str,
+}
+
+enum Message {
+    Key(KeyEvent),
+    FilesChanged,
+    Ran(Box<Ran>),
+}
+
+/// A run the runner thread finished.
+struct Ran {
+    lessons: Vec<Lesson>,
+    finished: Finished,
+    cancelled: bool,
+}
+
+/// What the runner thread is asked to do.
+struct Request {
+    lessons: Vec<Lesson>,
+    /// Qualified names of the exercises to run.
+    names: Vec<String>,
+    cancel: Cancel,
+}
+
+/// Hears nothing: the session renders whole results itself.
+struct Quiet;
+impl Reporter for Quiet {
+    fn event(&mut self, _: &Event<'_>) {}
+}
+
+fn runner(
+    setup_engine: Engine,
+    cache: Option<Cache>,
+    jobs: usize,
+    requests: Receiver<Request>,
+    tx: Sender<Message>,
+) {
+    let engine = setup_engine;
+    let environment = plan::environment(engine.options(), engine.isolated());
+    for req in requests {
+        let keys = Keys::new(environment.clone(), cache.as_ref());
+        let selected = |l: &Lesson, ex: &crate::lesson::Exercise| {
+            req.names.contains(&plan::exercise_name(l, ex))
+        };
+        let plan = Plan::new(&req.lessons, &selected, &keys);
+        engine.warm(plan.contexts_needed(jobs).min(3));
+        let finished = crate::run::execute(&engine, &plan, &keys, jobs, &req.cancel, &mut Quiet);
+        let ran = Ran {
+            cancelled: req.cancel.is_cancelled(),
+            lessons: req.lessons,
+            finished,
+        };
+        if tx.send(Message::Ran(Box::new(ran))).is_err() {
+            break;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Exercise,
+    List { cursor: usize },
+    ConfirmReset,
+}
+
+/// What the screen shows of the current exercise.
+enum Shown {
+    Nothing,
+    Running,
+    Result {
+        result: ExerciseResult,
+        plain_failures: Vec<PlainResult>,
+    },
+    LessonErrors(Vec<LessonError>),
+}
+
+struct Session {
+    course: Course,
+    current: Option<usize>,
+    mode: Mode,
+    shown: Shown,
+    hint: bool,
+    /// A line of news under the verdict (a warning, what a key did).
+    notice: Option<String>,
+    /// The watching status line.
+    watching: String,
+    running: Option<Cancel>,
+    /// A run to start when the one under way ends.
+    queued: Option<Vec<usize>>,
+    requests: Sender<Request>,
+    lang: &'static str,
+}
+
+impl Session {
+    fn lesson_count(&self) -> usize {
+        self.course.lessons.len()
+    }
+
+    /// Asks the runner to run these entries; one run at a time, the newest
+    /// request replacing a queued one.
+    fn run(&mut self, entries: Vec<usize>) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Some(cancel) = &self.running {
+            cancel.cancel();
+            self.queued = Some(entries);
+            return;
+        }
+        let names: Vec<String> = entries
+            .iter()
+            .map(|&i| self.course.entries[i].name.clone())
+            .collect();
+        let lessons: Vec<Lesson> = self
+            .course
+            .lessons
+            .iter()
+            .filter(|l| {
+                l.exercises
+                    .iter()
+                    .any(|ex| names.contains(&plan::exercise_name(l, ex)))
+            })
+            .cloned()
+            .collect();
+        let cancel = Cancel::new();
+        self.running = Some(cancel.clone());
+        if self.current.is_some_and(|c| entries.contains(&c)) {
+            self.shown = Shown::Running;
+            self.hint = false;
+        }
+        let _ = self.requests.send(Request {
+            lessons,
+            names,
+            cancel,
+        });
+    }
+
+    fn run_current(&mut self) {
+        if let Some(c) = self.current {
+            self.run(vec![c]);
+        }
+    }
+
+    fn ran(&mut self, ran: Ran) {
+        self.running = None;
+        if let Some(queued) = self.queued.take() {
+            self.run(queued);
+            return;
+        }
+        if ran.cancelled {
+            return;
+        }
+        for (result, lesson) in ran.finished.results.iter().zip(&ran.lessons) {
+            let plain_failures: Vec<PlainResult> = result
+                .cells
+                .iter()
+                .filter(|c| !c.result.verdict.passed())
+                .cloned()
+                .collect();
+            for e in &result.exercises {
+                self.course.record(lesson, e);
+                let name = lesson
+                    .exercise(&e.id)
+                    .map(|ex| plan::exercise_name(lesson, ex));
+                let is_current = self
+                    .current
+                    .is_some_and(|c| Some(&self.course.entries[c].name) == name.as_ref());
+                if is_current {
+                    self.shown = Shown::Result {
+                        result: e.clone(),
+                        plain_failures: plain_failures.clone(),
+                    };
+                }
+            }
+        }
+        let _ = self.course.save();
+    }
+
+    fn files_changed(&mut self) {
+        match self.course.reload() {
+            // Read again, the same: nothing to do (an editor touched the
+            // file without changing it).
+            Ok(None) => {}
+            Ok(Some(touched)) => {
+                // Reloading renumbers entries: find the current one again.
+                let name = self.course.progress.current.clone();
+                self.current = name
+                    .and_then(|n| self.course.entries.iter().position(|e| e.name == n))
+                    .or_else(|| self.course.current());
+                if matches!(self.shown, Shown::LessonErrors(_)) {
+                    self.shown = Shown::Nothing;
+                }
+                // The current exercise always (the cache answers if nothing
+                // it sees changed), and others the change touched that the
+                // student has tried.
+                let mut run: Vec<usize> = self.current.into_iter().collect();
+                run.extend(touched.into_iter().filter(|&i| {
+                    Some(i) != self.current && self.course.status(i) != Status::NotTried
+                }));
+                self.run(run);
+            }
+            Err(errors) => {
+                if let Some(cancel) = &self.running {
+                    cancel.cancel();
+                }
+                self.shown = Shown::LessonErrors(errors);
+            }
+        }
+    }
+
+    fn go_to(&mut self, i: usize) {
+        self.current = Some(i);
+        self.course.set_current(i);
+        let _ = self.course.save();
+        self.run_current();
+    }
+
+    /// Handles a key; `false` to quit.
+    fn key(&mut self, key: KeyEvent) -> bool {
+        if key.kind != KeyEventKind::Press {
+            return true;
+        }
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+        if ctrl_c {
+            return false;
+        }
+        self.notice = None;
+        match self.mode {
+            Mode::ConfirmReset => {
+                self.mode = Mode::Exercise;
+                if matches!(key.code, KeyCode::Char('y' | 's' | 'Y' | 'S')) {
+                    self.reset();
+                }
+            }
+            Mode::List { cursor } => match key.code {
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.mode = Mode::List {
+                        cursor: cursor.saturating_sub(1),
+                    }
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    let last = self.course.entries.len().saturating_sub(1);
+                    self.mode = Mode::List {
+                        cursor: (cursor + 1).min(last),
+                    }
+                }
+                KeyCode::Enter => {
+                    self.mode = Mode::Exercise;
+                    if cursor < self.course.entries.len() {
+                        self.go_to(cursor);
+                    }
+                }
+                KeyCode::Esc | KeyCode::Char('q' | 'l') => self.mode = Mode::Exercise,
+                _ => {}
+            },
+            Mode::Exercise => match key.code {
+                KeyCode::Char('q') | KeyCode::Esc => return false,
+                KeyCode::Char('n') => {
+                    if let Some(next) = self.course.next_not_done(self.current) {
+                        self.go_to(next);
+                    } else {
+                        self.notice = Some(t!("watch.all_done", locale = self.lang).into_owned());
+                    }
+                }
+                KeyCode::Char('h') => self.toggle_hint(),
+                KeyCode::Char('l') => {
+                    self.mode = Mode::List {
+                        cursor: self.current.unwrap_or(0),
+                    }
+                }
+                KeyCode::Char('r') => {
+                    if matches!(self.shown, Shown::LessonErrors(_)) {
+                        self.files_changed();
+                    } else {
+                        self.run_current();
+                    }
+                }
+                KeyCode::Char('x') if self.current.is_some() => self.mode = Mode::ConfirmReset,
+                _ => {}
+            },
+        }
+        true
+    }
+
+    fn toggle_hint(&mut self) {
+        let Some(c) = self.current else { return };
+        let failed =
+            matches!(&self.shown, Shown::Result { result, .. } if !result.verdict.passed());
+        let has_hint = self.course.exercise_of(c).hint.is_some();
+        if !has_hint {
+            self.notice = Some(t!("watch.no_hint", locale = self.lang).into_owned());
+        } else if !failed {
+            self.notice = Some(t!("watch.hint_after_fail", locale = self.lang).into_owned());
+        } else {
+            self.hint = !self.hint;
+        }
+    }
+
+    fn reset(&mut self) {
+        let Some(c) = self.current else { return };
+        let lesson = self.course.lesson_of(c);
+        let id = self.course.exercise_of(c).id.clone();
+        let lang = self.lang;
+        match crate::lesson::student::reset(lesson, &id) {
+            None => self.notice = Some(t!("watch.reset_none", locale = lang, id = id).into_owned()),
+            Some(text) => {
+                let path = lesson.path.clone();
+                let written = tempfile::NamedTempFile::new_in(
+                    path.parent().unwrap_or(std::path::Path::new(".")),
+                )
+                .and_then(|mut tmp| {
+                    tmp.write_all(text.as_bytes())?;
+                    tmp.persist(&path).map_err(|e| e.error)?;
+                    Ok(())
+                });
+                self.notice = Some(match written {
+                    Ok(()) => t!("watch.reset_done", locale = lang, id = id).into_owned(),
+                    Err(e) => t!(
+                        "watch.reset_failed",
+                        locale = lang,
+                        path = path.display(),
+                        error = e
+                    )
+                    .into_owned(),
+                });
+                // The watcher sees the write; without one, run it now.
+                self.files_changed();
+            }
+        }
+    }
+
+    /// The whole screen, as text with colours.
+    fn screen(&self) -> String {
+        let lang = self.lang;
+        let mut out: Vec<u8> = Vec::new();
+        let total = self.course.entries.len();
+        let done = self.course.done();
+        if let Mode::List { cursor } = self.mode {
+            let _ = writeln!(out, "{}\n", t!("watch.list_title", locale = lang));
+            for (i, e) in self.course.entries.iter().enumerate() {
+                let status = status_word(self.course.status(i), lang);
+                let mark = if i == cursor { ">" } else { " " };
+                let _ = writeln!(out, "{mark} {status:<12} {}", e.name);
+            }
+            return String::from_utf8_lossy(&out).into_owned();
+        }
+        match self.current {
+            Some(c) => {
+                let lesson = self.course.lesson_of(c);
+                let k = self.course.entries[c].lesson + 1;
+                let id = &self.course.exercise_of(c).id;
+                let title = t!(
+                    "watch.title",
+                    locale = lang,
+                    lesson = lesson.path.display(),
+                    k = k,
+                    n = self.lesson_count(),
+                    id = id
+                );
+                let _ = writeln!(out, "{title}");
+            }
+            None => {
+                let _ = writeln!(out, "aula");
+            }
+        }
+        let width = 30;
+        let filled = (done * width).checked_div(total).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{}{} {}\n",
+            "█".repeat(filled),
+            "░".repeat(width - filled),
+            t!("watch.progress", locale = lang, done = done, total = total)
+        );
+        match (&self.shown, self.current) {
+            (Shown::LessonErrors(errors), _) => {
+                let _ = writeln!(out, "{}", t!("watch.lesson_errors", locale = lang));
+                for e in errors {
+                    let _ = writeln!(out, "  {e}");
+                }
+            }
+            (_, None) if total == 0 => {
+                let _ = writeln!(out, "{}", t!("watch.no_exercises", locale = lang));
+            }
+            (_, None) => {
+                let _ = writeln!(out, "{}", t!("watch.all_done", locale = lang));
+            }
+            (Shown::Running, Some(c)) => {
+                let id = &self.course.exercise_of(c).id;
+                let _ = writeln!(out, "{}", t!("watch.running", locale = lang, id = id));
+            }
+            (
+                Shown::Result {
+                    result,
+                    plain_failures,
+                },
+                Some(c),
+            ) => {
+                let lesson = self.course.lesson_of(c);
+                if result.verdict.passed() {
+                    let _ = writeln!(
+                        out,
+                        "✓ {}",
+                        t!("watch.passed", locale = lang, id = result.id)
+                    );
+                } else {
+                    if !plain_failures.is_empty() {
+                        let _ = writeln!(out, "{}", t!("watch.plain_failed", locale = lang));
+                        for p in plain_failures {
+                            let _ = human::plain_details(&mut out, lesson, &p.result, lang);
+                        }
+                        let _ = writeln!(out);
+                    }
+                    let _ = writeln!(out, "✗ {}: {}", result.id, result.verdict.as_str());
+                    let _ = human::exercise_details(&mut out, lesson, result, lang, false);
+                    if self.hint
+                        && let Some(h) = &self.course.exercise_of(c).hint
+                    {
+                        let _ = writeln!(out);
+                        let _ = human::write_hint(&mut out, h, lang);
+                    }
+                }
+            }
+            (Shown::Nothing, Some(_)) => {}
+        }
+        let _ = writeln!(out);
+        if let Some(n) = &self.notice {
+            let _ = writeln!(out, "{n}");
+        }
+        if self.mode == Mode::ConfirmReset
+            && let Some(c) = self.current
+        {
+            let id = &self.course.exercise_of(c).id;
+            let _ = writeln!(out, "{}", t!("watch.reset_ask", locale = lang, id = id));
+        }
+        let _ = writeln!(out, "{}", self.watching);
+        let _ = writeln!(out, "{}", t!("watch.keys", locale = lang));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+pub fn status_word(s: Status, lang: &str) -> String {
+    match s {
+        Status::Done => t!("watch.status_done", locale = lang),
+        Status::Failing => t!("watch.status_failing", locale = lang),
+        Status::NotTried => t!("watch.status_not_tried", locale = lang),
+    }
+    .into_owned()
+}
+
+/// Puts the terminal back however the session ends.
+struct RawMode;
+
+impl RawMode {
+    fn enter() -> std::io::Result<RawMode> {
+        terminal::enable_raw_mode()?;
+        Ok(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = terminal::disable_raw_mode();
+        let _ = execute!(std::io::stdout(), cursor::Show);
+    }
+}
+
+fn draw(text: &str, colour: bool) {
+    let text = if colour {
+        text.to_owned()
+    } else {
+        anstream::adapter::strip_str(text).to_string()
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = execute!(
+        out,
+        terminal::Clear(terminal::ClearType::All),
+        cursor::MoveTo(0, 0)
+    );
+    // Raw mode: a line feed does not return the carriage.
+    let _ = out.write_all(text.replace('\n', "\r\n").as_bytes());
+    let _ = out.flush();
+}
+
+/// Runs the interactive course until the student quits.
+pub fn run(setup: Setup) -> anyhow::Result<()> {
+    let lang = setup.lang;
+    let (mut course, damaged) = match Course::open(&setup.paths) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            anyhow::bail!("the lessons cannot be read");
+        }
+    };
+    let environment = plan::environment(setup.engine.options(), setup.engine.isolated());
+    course.fill_from_cache(&Keys::new(environment, setup.cache.as_ref()));
+    let notice = damaged.map(|d| {
+        t!(
+            "watch.progress_damaged",
+            locale = lang,
+            path = course.progress_path.display(),
+            line = d.line
+        )
+        .into_owned()
+    });
+    let _ = course.save();
+
+    let (tx, rx) = channel::<Message>();
+    let (requests, for_runner) = channel::<Request>();
+    {
+        let tx = tx.clone();
+        let (engine, cache, jobs) = (setup.engine, setup.cache, setup.jobs);
+        // The engine lives on this thread for the whole session.
+        std::thread::spawn(move || runner(engine, cache, jobs, for_runner, tx));
+    }
+    {
+        let tx = tx.clone();
+        // Reads keys until the session ends; the process exit ends it.
+        std::thread::spawn(move || {
+            while let Ok(ev) = crossterm::event::read() {
+                if let TermEvent::Key(k) = ev
+                    && tx.send(Message::Key(k)).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    let mut watching = if setup.manual_run {
+        t!("watch.manual", locale = lang).into_owned()
+    } else {
+        t!("watch.watching", locale = lang).into_owned()
+    };
+    let _watcher = if setup.manual_run {
+        None
+    } else {
+        match watch_files(&setup.paths, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                watching = t!("watch.watch_failed", locale = lang, error = e).into_owned();
+                None
+            }
+        }
+    };
+
+    let current = course.current();
+    let mut session = Session {
+        course,
+        current,
+        mode: Mode::Exercise,
+        shown: Shown::Nothing,
+        hint: false,
+        notice,
+        watching,
+        running: None,
+        queued: None,
+        requests,
+        lang,
+    };
+    if let Some(c) = session.current {
+        session.course.set_current(c);
+        let _ = session.course.save();
+    }
+    session.run_current();
+
+    let colour = anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+    let _raw = RawMode::enter()?;
+    let _ = execute!(std::io::stdout(), cursor::Hide);
+    draw(&session.screen(), colour);
+    while let Ok(message) = rx.recv() {
+        let keep_going = match message {
+            Message::Key(k) => session.key(k),
+            Message::FilesChanged => {
+                // One reload for a burst of events (an editor's save is
+                // several).
+                std::thread::sleep(Duration::from_millis(100));
+                let mut more = Vec::new();
+                while let Ok(m) = rx.try_recv() {
+                    if !matches!(m, Message::FilesChanged) {
+                        more.push(m);
+                    }
+                }
+                session.files_changed();
+                for m in more {
+                    match m {
+                        Message::Key(k) if !session.key(k) => return finish(session),
+                        Message::Ran(ran) => session.ran(*ran),
+                        _ => {}
+                    }
+                }
+                true
+            }
+            Message::Ran(ran) => {
+                session.ran(*ran);
+                true
+            }
+        };
+        if !keep_going {
+            break;
+        }
+        draw(&session.screen(), colour);
+    }
+    finish(session)
+}
+
+/// Stops what runs, keeps the progress, clears the screen.
+fn finish(session: Session) -> anyhow::Result<()> {
+    if let Some(cancel) = &session.running {
+        cancel.cancel();
+    }
+    let _ = session.course.save();
+    let mut out = std::io::stdout();
+    let _ = execute!(
+        out,
+        terminal::Clear(terminal::ClearType::All),
+        cursor::MoveTo(0, 0)
+    );
+    Ok(())
+}
+
+/// Watches the folders of the course's lessons: a change to a `.md` file
+/// (written, created, removed, renamed) sends a message. Reads are not
+/// changes: aula reads the lessons itself after each change.
+fn watch_files(
+    paths: &[PathBuf],
+    tx: Sender<Message>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{EventKind, Watcher as _};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        let changes = matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+        ) && !matches!(
+            event.kind,
+            EventKind::Modify(notify::event::ModifyKind::Metadata(_))
+        );
+        if changes
+            && event
+                .paths
+                .iter()
+                .any(|p| p.extension().is_some_and(|x| x == "md"))
+        {
+            let _ = tx.send(Message::FilesChanged);
+        }
+    })?;
+    for p in paths {
+        let dir = if p.is_dir() {
+            p.clone()
+        } else {
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), |d| d.to_path_buf())
+        };
+        watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    }
+    Ok(watcher)
+}
