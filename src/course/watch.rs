@@ -212,11 +212,13 @@ impl Session {
     }
 
     fn files_changed(&mut self) {
+        let showing_errors = matches!(self.shown, Shown::LessonErrors(_));
         match self.course.reload() {
             // Read again, the same: nothing to do (an editor touched the
-            // file without changing it).
-            Ok(None) => {}
-            Ok(Some(touched)) => {
+            // file without changing it), unless it was broken meanwhile.
+            Ok(None) if !showing_errors => {}
+            Ok(touched) => {
+                let touched = touched.unwrap_or_default();
                 // Reloading renumbers entries: find the current one again.
                 let name = self.course.progress.current.clone();
                 self.current = name
