@@ -13,6 +13,7 @@ use crate::exec::netns::{self, Netns};
 use crate::exec::sandbox::{self, Limits};
 use crate::exec::{Cancel, Engine, Options, Scratch, Signals};
 use crate::lesson::{self, Lesson, LessonError};
+use crate::partition::Partition;
 use crate::plan::{Keys, Plan};
 use crate::report::{self, Reporters};
 
@@ -43,6 +44,9 @@ enum Command {
     Watch(WatchArgs),
     /// Every lesson and exercise with its status and points.
     List(ListArgs),
+    /// Combine the JSON reports of shards (`--partition`) into the report
+    /// one unsharded run would have printed.
+    Merge(MergeArgs),
     /// Write student copies: solution regions emptied to `todo!();`, hidden
     /// clients removed.
     Student(StudentArgs),
@@ -100,8 +104,24 @@ struct RunArgs {
     /// exercises see their items and variables.
     #[arg(long = "exercise", value_name = "ID")]
     exercises: Vec<String>,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Run one shard of the units: `hash:M/N` or `slice:M/N`.
+    #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]
+    partition: Option<Partition>,
     #[command(flatten)]
     exec: ExecArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct MergeArgs {
+    /// JSON reports of the shards (`aula run --partition ... --format json`).
+    #[arg(required = true)]
+    reports: Vec<PathBuf>,
+    /// Also write the merged JUnit XML report to this file.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,6 +254,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run(args),
         Some(Command::Watch(args)) => watch(args),
         Some(Command::List(args)) => list(args),
+        Some(Command::Merge(args)) => merge(args),
         Some(Command::Student(args)) => student(args),
         Some(Command::Hint(args)) => hint(args),
         None => match Cli::try_parse_from(["aula", "watch"]).map(|c| c.command) {
@@ -301,36 +322,87 @@ fn run(args: RunArgs) -> ExitCode {
             return unknown_exercise(id, &lessons);
         }
     }
-    let selected = |_: &Lesson, ex: &lesson::Exercise| {
+    // Shards of one run agree on this: the lessons as given, the options
+    // and the selection.
+    let inputs = crate::plan::inputs(
+        &lessons,
+        &format!(
+            "{:?}\nisolate: {}\nexercises: {:?}",
+            args.exec.options(),
+            args.exec.isolate,
+            args.exercises
+        ),
+    );
+    let chosen = |_: &Lesson, ex: &lesson::Exercise| {
         args.exercises.is_empty() || args.exercises.contains(&ex.id)
     };
     // With --exercise, lessons without a chosen exercise are not run at all.
     let lessons: Vec<Lesson> = lessons
         .into_iter()
-        .filter(|l| l.exercises.iter().any(|e| selected(l, e)) || args.exercises.is_empty())
+        .filter(|l| l.exercises.iter().any(|e| chosen(l, e)) || args.exercises.is_empty())
         .collect();
+    // The units of the whole run, then this shard's: a shard runs what its
+    // units need (plain cells included) and reports only its own.
+    let all_units = crate::plan::units(&lessons, &chosen);
+    let units: Vec<String> = match args.partition {
+        Some(p) => all_units
+            .iter()
+            .zip(p.select(&all_units))
+            .filter(|(_, keep)| *keep)
+            .map(|(u, _)| u.clone())
+            .collect(),
+        None => all_units.clone(),
+    };
+    let selected =
+        |l: &Lesson, ex: &lesson::Exercise| units.contains(&crate::plan::exercise_name(l, ex));
+    let lessons: Vec<Lesson> = lessons
+        .into_iter()
+        .filter(|l| {
+            args.partition.is_none()
+                || units.contains(&crate::plan::plain_name(l))
+                || l.exercises.iter().any(|e| selected(l, e))
+        })
+        .collect();
+
     let (engine, cache, jobs) = match args.exec.start() {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
     let cancel = Cancel::new();
     let _signals = Signals::watch(&cancel);
-    let keys = Keys::new(
-        crate::plan::environment(engine.options(), engine.isolated()),
-        cache.as_ref(),
-    );
-    let plan = Plan::new(&lessons, &selected, &keys);
+    let environment = crate::plan::environment(engine.options(), engine.isolated());
+    let run_info = report::json::RunInfo {
+        aula: env!("CARGO_PKG_VERSION").to_owned(),
+        inputs,
+        lessons: lessons
+            .iter()
+            .map(|l| l.path.display().to_string())
+            .collect(),
+        partition: args.partition.map(|p| p.to_string()),
+        all_units: all_units.clone(),
+        units: units.clone(),
+    };
+    let keys = Keys::new(environment, cache.as_ref());
+    let mut plan = Plan::new(&lessons, &selected, &keys);
+    for lp in &mut plan.lessons {
+        lp.report_plain =
+            args.partition.is_none() || units.contains(&crate::plan::plain_name(lp.lesson));
+    }
     // Started now, they warm up while the first cells are prepared; none
     // when the cache has everything.
     engine.warm(plan.contexts_needed(jobs));
 
     let mut reporters = Reporters::default();
+    let json_format = args.format == Format::Json;
     match args.format {
         Format::Human => reporters.0.push(Box::new(report::human::Human::stdout())),
-        Format::Json => reporters
-            .0
-            .push(Box::new(report::json::Json::new(std::io::stdout()))),
+        Format::Json => {}
     }
+    let junit_path = args.junit.clone();
+    reporters.0.push(Box::new(report::json::Json::new(
+        Some(run_info),
+        move |value: &serde_json::Value| finish_report(value, json_format, junit_path.as_deref()),
+    )));
     let finished = crate::run::execute(&engine, &plan, &keys, jobs, &cancel, &mut reporters);
     drop(engine);
     if let Some(signal) = finished.signal {
@@ -346,6 +418,52 @@ fn run(args: RunArgs) -> ExitCode {
     } else {
         EXIT_FAIL
     })
+}
+
+/// Where a finished report goes: stdout as JSON (`--format json`), JUnit
+/// (`--junit`), and GitHub's annotations and step summary.
+fn finish_report(value: &serde_json::Value, print_json: bool, junit: Option<&std::path::Path>) {
+    if print_json {
+        report::json::print(&mut std::io::stdout().lock(), value);
+    }
+    if let Some(path) = junit
+        && let Err(e) = std::fs::write(path, report::ci::junit(value))
+    {
+        eprintln!("error: {}: {e}", path.display());
+    }
+    // Annotations go where they cannot spoil a JSON report on stdout.
+    if print_json {
+        let annotations = std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true");
+        if annotations {
+            eprint!("{}", report::ci::annotations(value));
+        }
+        report::ci::github_summary(value);
+    } else {
+        report::ci::github(value);
+    }
+}
+
+fn merge(args: MergeArgs) -> ExitCode {
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        let parsed = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(v) => reports.push(v),
+            Err(e) => return usage_error(format!("{}: {e}", path.display())),
+        }
+    }
+    match crate::merge::reports(&reports) {
+        Ok(merged) => {
+            finish_report(&merged, true, args.junit.as_deref());
+            let passed = merged["summary"]["failed"] == 0 && crate::merge::cells_passed(&merged);
+            ExitCode::from(if passed { EXIT_PASS } else { EXIT_FAIL })
+        }
+        Err(e) => usage_error(e),
+    }
 }
 
 impl ExecArgs {
@@ -390,6 +508,8 @@ fn watch(args: WatchArgs) -> ExitCode {
             paths: args.paths,
             format: Format::Human,
             exercises: Vec::new(),
+            junit: None,
+            partition: None,
             exec: args.exec,
         });
     }

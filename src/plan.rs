@@ -24,6 +24,35 @@ pub fn plain_name(lesson: &Lesson) -> String {
     format!("{}::(cells)", lesson.path.display())
 }
 
+/// Every unit of these lessons, in plan order: each lesson's plain cells
+/// (where it has any), then its selected exercises.
+pub fn units(lessons: &[Lesson], selected: &dyn Fn(&Lesson, &Exercise) -> bool) -> Vec<String> {
+    let mut units = Vec::new();
+    for l in lessons {
+        if plain_cells(l).next().is_some() {
+            units.push(plain_name(l));
+        }
+        units.extend(
+            l.exercises
+                .iter()
+                .filter(|e| selected(l, e))
+                .map(|e| exercise_name(l, e)),
+        );
+    }
+    units
+}
+
+/// What a run was given, as a hash: shards of one run agree on it.
+pub fn inputs(lessons: &[Lesson], environment: &str) -> String {
+    let mut key = KeyBuilder::new("inputs").field("environment", environment);
+    for l in lessons {
+        key = key
+            .field("path", l.path.display().to_string())
+            .field("text", &l.source.text);
+    }
+    key.finish().as_str().to_owned()
+}
+
 /// What else decides a verdict besides the lesson: the options, isolation,
 /// the toolchain.
 pub fn environment(options: &crate::exec::Options, isolated: bool) -> String {
@@ -218,6 +247,9 @@ pub struct LessonPlan<'l> {
     /// Cached results of selected exercises, by the same index; only known
     /// when `plain` is.
     pub cached: Vec<Option<ExerciseResult>>,
+    /// Whether the plain cells' results are reported: not when another
+    /// shard reports them (they still run, for the exercises that see them).
+    pub report_plain: bool,
 }
 
 impl LessonPlan<'_> {
@@ -256,6 +288,7 @@ impl<'l> Plan<'l> {
                     exercises,
                     plain,
                     cached,
+                    report_plain: true,
                 }
             })
             .collect();

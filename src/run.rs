@@ -219,8 +219,10 @@ pub fn execute(
             match message {
                 Message::Plain(li, results) => {
                     let lesson = plan.lessons[li].lesson;
-                    for r in &results {
-                        reporter.event(&Event::CellFinished(lesson, r));
+                    if plan.lessons[li].report_plain {
+                        for r in &results {
+                            reporter.event(&Event::CellFinished(lesson, r));
+                        }
                     }
                     plain_slots[li] = results;
                     for r in slots[li].iter().flatten() {
@@ -246,7 +248,7 @@ pub fn execute(
         .map(|((l, cells), exercises)| {
             let result = LessonResult {
                 path: l.lesson.path.clone(),
-                cells,
+                cells: if l.report_plain { cells } else { Vec::new() },
                 exercises: exercises.into_iter().flatten().collect(),
             };
             (result, l.lesson)

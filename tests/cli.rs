@@ -955,3 +955,171 @@ fn hints_are_printed_by_exercise_id() {
         unknown.stderr
     );
 }
+
+/// Runs a Python snippet with `python3`; `None` when Python or the module
+/// it needs is missing on a developer's machine. CI installs them (`.ci/run`
+/// sets CI=true), so there a missing one fails the test.
+fn python(module: &str, script: &str, args: &[&str]) -> Option<String> {
+    let available = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var("CI").is_err(),
+            "python3 with `{module}` is needed in CI"
+        );
+        eprintln!("skipped: python3 with `{module}` is not installed");
+        return None;
+    }
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn junit_loads_in_a_real_consumer_and_github_gets_annotations_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let summary = dir.path().join("summary.md");
+    let path = fixture("course/01-first.md");
+    let out = Aula::run()
+        .arg(&path)
+        .arg("--junit")
+        .arg(junit.to_str().unwrap())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
+        .exec();
+    out.status(1);
+    let server_line = line_of(&path, "exercise=greet");
+    assert!(
+        out.stdout.contains(&format!(
+            "::error file={path},line={server_line},title=greet%3A panic::"
+        )),
+        "{}",
+        out.stdout
+    );
+    let table = std::fs::read_to_string(&summary).unwrap();
+    assert!(table.contains("| greet | ❌ panic | 0/1 |"), "{table}");
+
+    let script = r#"
+import sys
+from junitparser import JUnitXml, Failure
+xml = JUnitXml.fromfile(sys.argv[1])
+for suite in xml:
+    print("suite", suite.name, suite.tests, suite.failures)
+    for case in suite:
+        for r in case.result:
+            if isinstance(r, Failure):
+                print("failure", case.name, r.type, "not yet implemented" in (r.text or ""))
+"#;
+    let Some(parsed) = python("junitparser", script, &[junit.to_str().unwrap()]) else {
+        return;
+    };
+    assert!(parsed.contains(&format!("suite {path} 2 2")), "{parsed}");
+    assert!(
+        parsed.contains(&format!("failure {path}::greet panic True")),
+        "{parsed}"
+    );
+}
+
+/// A report without what differs between runs of the same code: timings,
+/// cache marks, how many contexts started, and which shard it was.
+fn comparable(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for key in ["duration_ms", "cached", "runner", "run"] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+#[test]
+fn shards_run_in_parallel_merge_into_the_unsharded_report() {
+    let lessons = [fixture("good.md"), fixture("clients.md")];
+    let whole = Aula::run()
+        .args_of(&[&lessons[0], &lessons[1]])
+        .json()
+        .exec();
+    // Three runs at once on a small machine: shards compile slowly, which
+    // no clock counts, but they also run slowly.
+    whole.status(0);
+    let whole = whole.json();
+
+    let _guard = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let shards: Vec<_> = (1..=3)
+        .map(|m| {
+            let cache = tempfile::tempdir().unwrap();
+            let out = std::fs::File::create(dir.path().join(format!("shard{m}.json"))).unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_aula"))
+                .args([
+                    "run",
+                    &lessons[0],
+                    &lessons[1],
+                    "--jobs",
+                    "1",
+                    "--format",
+                    "json",
+                ])
+                .args(["--partition", &format!("slice:{m}/3")])
+                .env("AULA_CACHE_DIR", cache.path())
+                .current_dir(root())
+                .stdout(out)
+                .spawn()
+                .unwrap();
+            (child, cache)
+        })
+        .collect();
+    for (mut child, _cache) in shards {
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+    let shard = |m: u32| {
+        dir.path()
+            .join(format!("shard{m}.json"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Each shard reports only its own units.
+    let one: Value = serde_json::from_str(&std::fs::read_to_string(shard(1)).unwrap()).unwrap();
+    assert_eq!(one["run"]["units"].as_array().unwrap().len(), 2, "{one:#}");
+
+    let merge = |files: &[String]| {
+        let mut args = vec!["merge".to_owned()];
+        args.extend(files.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Aula::run().without_evcxr().exec_with_args(&args)
+    };
+    let merged = merge(&[shard(3), shard(1), shard(2)]);
+    merged.status(0);
+    assert_eq!(comparable(merged.json()), comparable(whole));
+
+    let overlapping = merge(&[shard(1), shard(1), shard(2), shard(3)]);
+    overlapping.status(2);
+    assert!(
+        overlapping.stderr.contains("overlap"),
+        "{}",
+        overlapping.stderr
+    );
+    let missing = merge(&[shard(1), shard(2)]);
+    missing.status(2);
+    assert!(missing.stderr.contains("missing"), "{}", missing.stderr);
+}

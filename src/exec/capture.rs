@@ -87,6 +87,10 @@ impl Capture {
         self.file(files::STARTED).exists()
     }
 
+    pub fn started_path(&self) -> PathBuf {
+        self.file(files::STARTED)
+    }
+
     pub fn finished(&self) -> bool {
         self.file(files::FINISHED).exists()
     }

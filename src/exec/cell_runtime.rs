@@ -164,6 +164,7 @@ static PLAIN: Mutex<Option<Arc<Saved>>> = Mutex::new(None);
 pub fn plain_begin(dir: &str) {
     let saved = redirect(dir, 0);
     *PLAIN.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+    let _ = std::fs::write(format!("{dir}/started"), b"");
 }
 
 pub fn plain_end(dir: &str) {
@@ -177,6 +178,7 @@ pub fn plain_end(dir: &str) {
 /// For a cell whose `?` would skip `plain_end`: it prints on evcxr's
 /// pipe, followed by a sentinel line, and panics are still recorded.
 pub fn piped_begin(dir: &str) {
+    let _ = std::fs::write(format!("{dir}/started"), b"");
     let hook_dir = dir.to_owned();
     std::panic::set_hook(Box::new(move |info: &std::panic::PanicHookInfo<'_>| {
         let name = std::thread::current()

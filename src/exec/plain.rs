@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer};
 use super::source::{CodeLine, SourceMap};
-use super::{Cancel, Engine, runtime, shape};
+use super::{COMPILE_LIMIT, Cancel, Engine, runtime, shape};
 use crate::lesson::{Cell, CellKind, Lesson};
 use crate::observation::{Ending, PlainObservation, Stop};
 
@@ -57,9 +57,13 @@ const BY_FLOOD: u8 = 2;
 const BY_CANCEL: u8 = 3;
 
 impl Watchdog {
+    /// The clock starts when `started` says the cell's code runs, so
+    /// compiling (slow on a loaded machine) does not count against it; a
+    /// compile that outlasts `COMPILE_LIMIT` is stopped all the same.
     fn spawn(
         killer: Killer,
         flooded: impl Fn() -> bool + Send + 'static,
+        started: impl Fn() -> bool + Send + 'static,
         limit: Duration,
         cancel: Cancel,
     ) -> Watchdog {
@@ -68,11 +72,19 @@ impl Watchdog {
         let thread = {
             let (reason, done) = (Arc::clone(&reason), Arc::clone(&done));
             std::thread::spawn(move || {
-                let start = Instant::now();
+                let begun = Instant::now();
+                let mut running_since: Option<Instant> = None;
                 while done.load(Ordering::SeqCst) == 0 {
+                    if running_since.is_none() && started() {
+                        running_since = Some(Instant::now());
+                    }
+                    let late = match running_since {
+                        Some(t) => t.elapsed() > limit,
+                        None => begun.elapsed() > COMPILE_LIMIT,
+                    };
                     let why = if cancel.is_cancelled() {
                         BY_CANCEL
-                    } else if start.elapsed() > limit {
+                    } else if late {
                         BY_DEADLINE
                     } else if flooded() {
                         BY_FLOOD
@@ -218,7 +230,17 @@ fn run_cell(
         let cap = opts.output_cap as u64;
         Box::new(move || std::fs::metadata(&file).is_ok_and(|m| m.len() > cap))
     };
-    let watchdog = Watchdog::spawn(kernel.killer(), flooded, opts.cell_timeout, cancel.clone());
+    let started = {
+        let marker = capture.started_path();
+        move || marker.exists()
+    };
+    let watchdog = Watchdog::spawn(
+        kernel.killer(),
+        flooded,
+        started,
+        opts.cell_timeout,
+        cancel.clone(),
+    );
     let evaluated = kernel.eval(map);
     let stopped = watchdog.stop();
     if matches!(evaluated, Err(EvalError::CannotPersist)) && !wrapped {

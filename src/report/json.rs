@@ -129,6 +129,19 @@ fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
     Value::Object(obj)
 }
 
+/// What a run was asked to do, for merging shards: aula's version, a hash
+/// of the inputs, the lessons in order, every unit of the unsharded run and
+/// this shard's own.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunInfo {
+    pub aula: String,
+    pub inputs: String,
+    pub lessons: Vec<String>,
+    pub partition: Option<String>,
+    pub all_units: Vec<String>,
+    pub units: Vec<String>,
+}
+
 /// The whole report.
 pub fn report(finished: &Finished, lessons: &[&Lesson]) -> Value {
     let lessons_json: Vec<Value> = finished
@@ -169,24 +182,34 @@ pub fn report(finished: &Finished, lessons: &[&Lesson]) -> Value {
     })
 }
 
-/// Prints the report when the run finishes.
-pub struct Json<W: Write> {
-    out: W,
+/// Hands the finished report to a consumer: printed (`--format json`),
+/// or turned into JUnit or GitHub annotations.
+pub struct Json<F: FnMut(&Value)> {
+    run: Option<RunInfo>,
+    consume: F,
 }
 
-impl<W: Write> Json<W> {
-    pub fn new(out: W) -> Self {
-        Json { out }
+impl<F: FnMut(&Value)> Json<F> {
+    pub fn new(run: Option<RunInfo>, consume: F) -> Self {
+        Json { run, consume }
     }
 }
 
-impl<W: Write> Reporter for Json<W> {
+impl<F: FnMut(&Value)> Reporter for Json<F> {
     fn event(&mut self, event: &Event<'_>) {
         if let Event::Finished(finished, lessons) = event {
-            // A reader that went away (`| head`) is not worth a panic.
-            let _ = serde_json::to_writer_pretty(&mut self.out, &report(finished, lessons));
-            let _ = writeln!(self.out);
-            let _ = self.out.flush();
+            let mut value = report(finished, lessons);
+            if let Some(run) = &self.run {
+                value["run"] = serde_json::to_value(run).unwrap_or_default();
+            }
+            (self.consume)(&value);
         }
     }
+}
+
+/// Prints a report on `out`, ignoring a reader that went away (`| head`).
+pub fn print(out: &mut impl Write, value: &Value) {
+    let _ = serde_json::to_writer_pretty(&mut *out, value);
+    let _ = writeln!(out);
+    let _ = out.flush();
 }

@@ -2,6 +2,7 @@
 //! Every reporter hears the same events; several can listen at once.
 //! Causes become words here, and cells and lines become places in files.
 
+pub mod ci;
 pub mod human;
 pub mod json;
 
