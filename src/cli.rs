@@ -107,6 +107,13 @@ struct RunArgs {
     /// Also write a JUnit XML report to this file.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Rewrite the `output` blocks of cells that ran to their end and printed
+    /// something else (for lesson authors); implies --no-cache.
+    #[arg(long)]
+    bless: bool,
+    /// With --bless, also add an `output` block to cells that have none.
+    #[arg(long, requires = "bless")]
+    bless_new: bool,
     /// Run one shard of the units: `hash:M/N` or `slice:M/N`.
     #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]
     partition: Option<Partition>,
@@ -368,6 +375,8 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
+    // Blessing needs what each cell printed, which the cache does not keep.
+    let cache = cache.filter(|_| !args.bless);
     let cancel = Cancel::new();
     let _signals = Signals::watch(&cancel);
     let environment = crate::plan::environment(engine.options(), engine.isolated());
@@ -404,7 +413,11 @@ fn run(args: RunArgs) -> ExitCode {
         move |value: &serde_json::Value| finish_report(value, json_format, junit_path.as_deref()),
     )));
     let finished = crate::run::execute(&engine, &plan, &keys, jobs, &cancel, &mut reporters);
+    let host = engine.options().host.clone();
     drop(engine);
+    if args.bless && finished.signal.is_none() {
+        bless(&lessons, &finished, &host, args.bless_new);
+    }
     if let Some(signal) = finished.signal {
         let lang = crate::i18n::from_env();
         eprintln!(
@@ -440,6 +453,26 @@ fn finish_report(value: &serde_json::Value, print_json: bool, junit: Option<&std
         report::ci::github_summary(value);
     } else {
         report::ci::github(value);
+    }
+}
+
+/// Writes blessed lessons back, saying which cells changed.
+fn bless(lessons: &[Lesson], finished: &crate::run::Finished, host: &str, add_missing: bool) {
+    for result in &finished.results {
+        let Some(lesson) = lessons.iter().find(|l| l.path == result.path) else {
+            continue;
+        };
+        let Some(blessed) = crate::bless::lesson(lesson, result, host, add_missing) else {
+            continue;
+        };
+        match lesson::write_atomically(&lesson.path, &blessed.text) {
+            Ok(()) => {
+                for line in blessed.cells {
+                    eprintln!("blessed the output of {}:{line}", lesson.path.display());
+                }
+            }
+            Err(e) => eprintln!("error: {}: {e}", lesson.path.display()),
+        }
     }
 }
 
@@ -509,6 +542,8 @@ fn watch(args: WatchArgs) -> ExitCode {
             format: Format::Human,
             exercises: Vec::new(),
             junit: None,
+            bless: false,
+            bless_new: false,
             partition: None,
             exec: args.exec,
         });

@@ -42,6 +42,26 @@ pub fn compare(expected: &str, actual: &str, placeholders: Placeholders<'_>) -> 
     }
 }
 
+/// New expected text for `actual`, for `aula run --bless`: the actual lines,
+/// except that where an old expected line still matches (a `[..]`, `[PORT]`
+/// or `[HOST]` line, or a `...` that still has lines to absorb) the old line
+/// is kept as it was written.
+pub fn bless(expected: &str, actual: &str, placeholders: Placeholders<'_>) -> String {
+    let expected = normalize(expected);
+    let actual = normalize(actual);
+    let raw: Vec<&str> = expected.split('\n').collect();
+    let pattern: Vec<Line> = raw.iter().map(|l| Line::parse(l, placeholders)).collect();
+    let actual: Vec<&str> = actual.split('\n').collect();
+    let ops = tidy_absorbs(align(&pattern, &actual, MAX_ALIGN_CELLS));
+    let lines = ops.iter().filter_map(|op| match op {
+        Op::Match { expected, .. } => Some(raw[*expected].to_string()),
+        Op::Absorb { .. } => Some(ELLIPSIS.to_string()),
+        Op::Delete(_) => None,
+        Op::Insert(at) => Some(actual[*at].to_string()),
+    });
+    join_lines(lines)
+}
+
 /// Normalises text the way the comparison does (CRLF -> LF, exactly one final newline
 /// removed if present). Exposed for reports.
 pub fn normalize(text: &str) -> String {
@@ -484,6 +504,26 @@ fn tidy_absorbs(ops: Vec<Op>) -> Vec<Op> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blessing_keeps_the_patterns_that_still_match() {
+        let p = Placeholders {
+            host: "127.0.0.1",
+            port: Some(4000),
+        };
+        let expected = "Connected to [HOST]:[PORT]\nid [..] ok\n...\nReceived 5 bytes\n";
+        let actual = "Connected to 127.0.0.1:4000\nid 42 ok\nnoise\nmore\nReceived 6 bytes\n";
+        let blessed = bless(expected, actual, p);
+        assert_eq!(
+            blessed,
+            "Connected to [HOST]:[PORT]\nid [..] ok\n...\nReceived 6 bytes\n"
+        );
+        assert_eq!(compare(&blessed, actual, p), None);
+        // Blessing again changes nothing.
+        assert_eq!(bless(&blessed, actual, p), blessed);
+        // No old text at all: the actual lines.
+        assert_eq!(bless("", "a\nb", p), "a\nb\n");
+    }
 
     const PLACEHOLDERS: Placeholders<'static> = Placeholders {
         host: "127.0.0.1",

@@ -126,6 +126,7 @@ fn exercise_cell(
         r.cause = Some(cause);
         return r;
     }
+    r.actual = Some(o.stdout.clone());
     if let Some(expected) = &lesson.cell(o.cell).expected
         && let Some(diff) = compare(&expected.text, &o.stdout, placeholders)
     {
@@ -247,6 +248,7 @@ pub fn exercise(
         cells,
         points: ex.points,
         duration,
+        port: Some(obs.port),
         cached: false,
     }
 }
@@ -305,6 +307,7 @@ pub fn plain(lesson: &Lesson, o: &PlainObservation, bounds: Bounds, host: &str) 
         r.cause = Some(cause);
         return r;
     }
+    r.actual = o.output.clone();
     let placeholders = Placeholders { host, port: None };
     if let (Some(expected), Some(actual)) = (&lesson.cell(o.cell).expected, &o.output)
         && let Some(diff) = compare(&expected.text, actual, placeholders)

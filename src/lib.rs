@@ -7,6 +7,7 @@
 //! [`outcome`]s) → [`report`]. [`run`] carries a plan out; [`cache`] keeps
 //! the verdicts of unchanged code.
 
+pub mod bless;
 pub mod cache;
 pub mod cli;
 pub mod compare;

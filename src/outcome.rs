@@ -170,6 +170,10 @@ pub struct CellResult {
     /// What the cell wrote to stderr, trimmed, when it helps.
     pub stderr: Option<String>,
     pub duration: Duration,
+    /// What the cell wrote to stdout, when it ran to its end (verdict `pass`
+    /// or `mismatch`): what `--bless` writes back. Not cached.
+    #[serde(skip)]
+    pub actual: Option<String>,
     /// Taken from the result cache rather than run.
     #[serde(skip)]
     pub cached: bool,
@@ -186,6 +190,7 @@ impl CellResult {
             diagnostics: Vec::new(),
             stderr: None,
             duration: Duration::ZERO,
+            actual: None,
             cached: false,
         }
     }
@@ -218,6 +223,9 @@ pub struct ExerciseResult {
     pub cells: Vec<CellResult>,
     pub points: u32,
     pub duration: Duration,
+    /// The port the runner provided, for `[PORT]` when blessing. Not cached.
+    #[serde(skip)]
+    pub port: Option<u16>,
     #[serde(skip)]
     pub cached: bool,
 }

@@ -57,6 +57,7 @@ fn runner_failure(ex: &Exercise, message: String) -> ExerciseResult {
         cells: std::iter::once(server).chain(clients).collect(),
         points: ex.points,
         duration: Duration::ZERO,
+        port: None,
         cached: false,
     }
 }

@@ -1123,3 +1123,40 @@ fn shards_run_in_parallel_merge_into_the_unsharded_report() {
     missing.status(2);
     assert!(missing.stderr.contains("missing"), "{}", missing.stderr);
 }
+
+#[test]
+fn bless_rewrites_wrong_expectations_keeps_patterns_and_a_second_bless_changes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let lesson = work.path().join("lesson.md");
+    let original = std::fs::read_to_string(root().join(fixture("good.md"))).unwrap();
+    let extra = "\n```rust\nprintln!(\"a new cell\");\n```\n";
+    let wrong = format!("{original}{extra}")
+        .replace("datagram of 5 bytes", "datagram of 6 bytes")
+        .replace("HELLO 42", "HELLO 41");
+    std::fs::write(&lesson, &wrong).unwrap();
+    let lesson = lesson.to_str().unwrap().to_owned();
+
+    let blessed = Aula::run()
+        .args_of(&[&lesson, "--bless", "--bless-new"])
+        .exec();
+    blessed.status(1);
+    let said: Vec<&str> = blessed
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("blessed the output of"))
+        .collect();
+    assert_eq!(said.len(), 3, "{}", blessed.stderr);
+    // The expectations are back as they were, patterns included, and the
+    // new cell has its output block; nothing else changed.
+    let text = std::fs::read_to_string(&lesson).unwrap();
+    assert_eq!(
+        text,
+        format!("{original}{extra}\n```output\na new cell\n```\n")
+    );
+
+    Aula::run().arg(&lesson).exec().status(0);
+    let again = Aula::run().args_of(&[&lesson, "--bless"]).exec();
+    again.status(0);
+    assert!(!again.stderr.contains("blessed"), "{}", again.stderr);
+    assert_eq!(std::fs::read_to_string(&lesson).unwrap(), text);
+}

@@ -343,14 +343,7 @@ impl Session {
             None => self.notice = Some(t!("watch.reset_none", locale = lang, id = id).into_owned()),
             Some(text) => {
                 let path = lesson.path.clone();
-                let written = tempfile::NamedTempFile::new_in(
-                    path.parent().unwrap_or(std::path::Path::new(".")),
-                )
-                .and_then(|mut tmp| {
-                    tmp.write_all(text.as_bytes())?;
-                    tmp.persist(&path).map_err(|e| e.error)?;
-                    Ok(())
-                });
+                let written = crate::lesson::write_atomically(&path, &text);
                 self.notice = Some(match written {
                     Ok(()) => t!("watch.reset_done", locale = lang, id = id).into_owned(),
                     Err(e) => t!(

@@ -254,6 +254,24 @@ pub fn read_text(path: &Path) -> Result<String, LessonError> {
     })
 }
 
+/// Replaces a lesson file whole or not at all (a temporary file renamed
+/// into place), keeping its permissions: an editor watching it sees one
+/// change.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions())?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Parses a Markdown lesson's text.
 pub fn parse(path: &Path, text: &str) -> Result<Lesson, Vec<LessonError>> {
     let source = Arc::new(SourceFile {
