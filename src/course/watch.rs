@@ -606,7 +606,7 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
             Message::FilesChanged => {
                 // One reload for a burst of events (an editor's save is
                 // several).
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(40));
                 let mut more = Vec::new();
                 while let Ok(m) = rx.try_recv() {
                     if !matches!(m, Message::FilesChanged) {

@@ -192,6 +192,11 @@ impl Kernel {
         })
     }
 
+    /// Whether anything ran since the last reset.
+    pub fn used(&self) -> bool {
+        self.used
+    }
+
     pub fn killer(&self) -> Killer {
         self.killer.clone()
     }

@@ -148,6 +148,7 @@ impl Engine {
     /// cell's process group), sparing the warm contexts and aula's own group
     /// (the namespace holder).
     pub fn sweep(&self) {
+        self.pool.settle();
         let mut keep = self.pool.idle_groups();
         keep.push(rustix::process::getpgrp().as_raw_nonzero().get());
         sandbox::kill_descendants(&keep);
@@ -158,6 +159,7 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // Contexts kill their process groups when dropped; the sweep catches
         // whatever escaped a group.
+        self.pool.settle();
         self.pool.clear();
         sandbox::kill_descendants(&[]);
     }

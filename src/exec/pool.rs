@@ -126,12 +126,41 @@ impl Pool {
         drop(idle);
     }
 
-    pub fn give_back(&self, kernel: Kernel) {
+    /// Takes a context back. One that ran something is reset (its child
+    /// restarted) in the background, off the path of whoever takes it next:
+    /// in the interactive course, between two saves.
+    pub fn give_back(&self, mut kernel: Kernel) {
         let (lock, cvar) = &*self.state;
-        lock.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .idle
-            .push(kernel);
-        cvar.notify_all();
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if !kernel.used() {
+            st.idle.push(kernel);
+            cvar.notify_all();
+            return;
+        }
+        // Counted as starting, so `take` waits for it rather than starting
+        // another, and `settle` waits for it to end.
+        st.starting += 1;
+        drop(st);
+        let state = Arc::clone(&self.state);
+        std::thread::spawn(move || {
+            let reset = kernel.reset();
+            let (lock, cvar) = &*state;
+            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+            st.starting -= 1;
+            if reset.is_ok() {
+                st.idle.push(kernel);
+            }
+            cvar.notify_all();
+        });
+    }
+
+    /// Waits until no context is starting or being reset, so a sweep of
+    /// processes cannot catch one halfway. Bounded: each ends by itself.
+    pub fn settle(&self) {
+        let (lock, cvar) = &*self.state;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while st.starting > 0 {
+            st = cvar.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
