@@ -215,28 +215,68 @@ enum Prev {
     Broken,
 }
 
+/// Every error of a lesson, each at its line.
+struct Errors {
+    path: std::path::PathBuf,
+    list: Vec<LessonError>,
+}
+
+impl Errors {
+    fn at(&mut self, line: usize, message: String) {
+        self.list.push(LessonError {
+            path: self.path.clone(),
+            line: Some(line),
+            message,
+        });
+    }
+}
+
+/// A hint found after a cell: the cell's index, the hint's line, its text
+/// and its range, to tie to the cell's exercise once exercises are formed.
+type FoundHint = (usize, usize, String, Range<usize>);
+
+/// What the pass over a front end's items finds.
+#[derive(Default)]
+struct Found {
+    cells: Vec<Cell>,
+    /// `timeout=` and `points=` of each exercise's server cell.
+    exercise_attrs: BTreeMap<String, (Option<Duration>, Option<u32>)>,
+    /// Ranges of the file that are cells, outputs and hints.
+    marked: Vec<(Range<usize>, BlockKind)>,
+    hints: Vec<FoundHint>,
+}
+
 /// Forms a lesson from a front end's items. Collects every error rather than
 /// stopping at the first, so an author fixes them in one pass.
 pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<LessonError>> {
-    let path = source.path.clone();
-    let mut errors = Vec::new();
-    let mut err = |line: usize, message: String| {
-        errors.push(LessonError {
-            path: path.clone(),
-            line: Some(line),
-            message,
-        })
+    let mut errors = Errors {
+        path: source.path.clone(),
+        list: Vec::new(),
     };
+    let mut found = cells(&source, items, &mut errors);
+    let mut exercises = exercises(&found, &mut errors);
+    attach_hints(&mut found, &mut exercises, &mut errors);
+    if !errors.list.is_empty() {
+        errors.list.sort_by_key(|e| e.line);
+        return Err(errors.list);
+    }
+    let blocks = cover(source.text.len(), found.marked);
+    Ok(Lesson {
+        path: source.path.clone(),
+        source,
+        blocks,
+        cells: found.cells,
+        exercises,
+    })
+}
 
-    let mut cells: Vec<Cell> = Vec::new();
-    let mut exercise_attrs: BTreeMap<String, (Option<Duration>, Option<u32>)> = BTreeMap::new();
-    let mut marked: Vec<(Range<usize>, BlockKind)> = Vec::new();
-    // Hints found after a cell, by the cell's index, to tie to exercises.
-    let mut hints: Vec<(usize, usize, String, Range<usize>)> = Vec::new();
+/// The cells, their `output` blocks and the hints that follow them, in file
+/// order.
+fn cells(source: &Arc<SourceFile>, items: Vec<Item>, errors: &mut Errors) -> Found {
+    let mut found = Found::default();
     let mut prev = Prev::None;
     // The last cell with no heading or other cell since: where a hint belongs.
     let mut hint_anchor: Option<usize> = None;
-
     for item in items {
         let (range, line, info, code) = match item {
             Item::Heading { .. } => {
@@ -245,7 +285,7 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
             }
             Item::Hint { range, line, text } => {
                 if let Some(cell) = hint_anchor.take() {
-                    hints.push((cell, line, text, range));
+                    found.hints.push((cell, line, text, range));
                 }
                 continue;
             }
@@ -259,30 +299,30 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
         let first = tokens(&info).next().unwrap_or("");
         if first == "output" {
             if let Some(extra) = tokens(&info).nth(1) {
-                err(
+                errors.at(
                     line,
                     format!("an `output` block takes no attributes (found `{extra}`)"),
                 );
             }
             match &prev {
                 Prev::Cell => {
-                    let index = cells.len() - 1;
-                    cells[index].expected = Some(Expected { line, text: code });
-                    marked.push((range, BlockKind::Output(index)));
+                    let index = found.cells.len() - 1;
+                    found.cells[index].expected = Some(Expected { line, text: code });
+                    found.marked.push((range, BlockKind::Output(index)));
                     prev = Prev::Output(line);
                 }
-                Prev::Output(first) => err(
+                Prev::Output(first) => errors.at(
                     line,
                     format!(
                         "a second `output` block for the cell whose output is at line {first}; a cell has one"
                     ),
                 ),
-                Prev::Other(lang) => err(
+                Prev::Other(lang) => errors.at(
                     line,
                     format!("an `output` block must follow a rust cell, not a `{lang}` block"),
                 ),
                 Prev::Broken => {}
-                Prev::None => err(
+                Prev::None => errors.at(
                     line,
                     "an `output` block with no code cell before it".to_owned(),
                 ),
@@ -301,14 +341,16 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
                 continue;
             }
             Err(message) => {
-                err(line, message);
+                errors.at(line, message);
                 prev = Prev::Broken;
                 continue;
             }
         };
         let kind = match (attrs.exercise.clone(), attrs.server, attrs.client) {
             (Some(exercise), true, _) => {
-                exercise_attrs.insert(exercise.clone(), (attrs.timeout, attrs.points));
+                found
+                    .exercise_attrs
+                    .insert(exercise.clone(), (attrs.timeout, attrs.points));
                 CellKind::Server { exercise }
             }
             (Some(exercise), _, true) => CellKind::Client {
@@ -318,43 +360,50 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
             _ if attrs.ignore => CellKind::Ignored,
             _ => CellKind::Plain,
         };
-        let found = match regions(&code) {
-            Ok(found) => found,
+        let regions = match regions(&code) {
+            Ok(regions) => regions,
             Err(bad) => {
                 for (n, message) in bad {
-                    err(line + n, message);
+                    errors.at(line + n, message);
                 }
                 Vec::new()
             }
         };
-        if !found.is_empty() && !matches!(kind, CellKind::Server { .. } | CellKind::Client { .. }) {
-            err(
-                line + found[0].begin,
+        if !regions.is_empty() && !matches!(kind, CellKind::Server { .. } | CellKind::Client { .. })
+        {
+            errors.at(
+                line + regions[0].begin,
                 "a solution region belongs in a server or client cell, not in a plain cell"
                     .to_owned(),
             );
         }
-        let index = cells.len();
-        marked.push((range, BlockKind::Cell(index)));
-        cells.push(Cell {
+        let index = found.cells.len();
+        found.marked.push((range, BlockKind::Cell(index)));
+        found.cells.push(Cell {
             origin: Origin {
-                source: Arc::clone(&source),
+                source: Arc::clone(source),
                 line,
             },
             code,
             kind,
             expected: None,
-            regions: found,
+            regions,
         });
         prev = Prev::Cell;
         hint_anchor = Some(index);
     }
+    found
+}
 
+/// Exercises in the order of their server cells, each with its clients in
+/// file order.
+fn exercises(found: &Found, errors: &mut Errors) -> Vec<Exercise> {
+    let cells = &found.cells;
     let mut exercises: Vec<Exercise> = Vec::new();
     for (index, cell) in cells.iter().enumerate() {
         if let CellKind::Server { exercise } = &cell.kind {
             if let Some(first) = exercises.iter().find(|e| &e.id == exercise) {
-                err(
+                errors.at(
                     cell.line(),
                     format!(
                         "exercise `{exercise}` has a second server cell; its server is at line {}",
@@ -363,7 +412,11 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
                 );
                 continue;
             }
-            let (timeout, points) = exercise_attrs.get(exercise).cloned().unwrap_or_default();
+            let (timeout, points) = found
+                .exercise_attrs
+                .get(exercise)
+                .cloned()
+                .unwrap_or_default();
             exercises.push(Exercise {
                 id: exercise.clone(),
                 line: cell.line(),
@@ -386,14 +439,14 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
                     if let Some(s) = suggest(exercise, &known) {
                         msg.push_str(&format!(" (did you mean `exercise={s}`?)"));
                     }
-                    err(cell.line(), msg);
+                    errors.at(cell.line(), msg);
                 }
             }
         }
     }
     for ex in &exercises {
         if ex.clients.is_empty() {
-            err(
+            errors.at(
                 ex.line,
                 format!(
                     "exercise `{}` has a server but no client; add a `rust,client,exercise={}` cell",
@@ -402,7 +455,14 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
             );
         }
     }
-    for (cell, line, text, range) in hints {
+    exercises
+}
+
+/// Ties each hint to the exercise of the cell it follows: after the
+/// exercise's last cell, one per exercise.
+fn attach_hints(found: &mut Found, exercises: &mut [Exercise], errors: &mut Errors) {
+    let cells = &found.cells;
+    for (cell, line, text, range) in std::mem::take(&mut found.hints) {
         let Some(id) = cells[cell].exercise() else {
             continue;
         };
@@ -412,33 +472,20 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
         let ex = &mut exercises[at];
         let last = ex.cells().map(|i| cells[i].line()).max().unwrap_or(0);
         if cells[cell].line() < last {
-            err(
+            errors.at(
                 line,
                 format!("the hint of exercise `{id}` goes after its last cell (line {last})"),
             );
         } else if ex.hint.is_some() {
-            err(
+            errors.at(
                 line,
                 format!("exercise `{id}` has a second hint; an exercise has one"),
             );
         } else {
             ex.hint = Some(text);
-            marked.push((range, BlockKind::Hint(at)));
+            found.marked.push((range, BlockKind::Hint(at)));
         }
     }
-
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line);
-        return Err(errors);
-    }
-    let blocks = cover(source.text.len(), marked);
-    Ok(Lesson {
-        path: source.path.clone(),
-        source,
-        blocks,
-        cells,
-        exercises,
-    })
 }
 
 /// Blocks covering `0..len`: the marked ranges, and prose between them.
