@@ -52,6 +52,37 @@ enum Command {
     Student(StudentArgs),
     /// Print the hint of an exercise.
     Hint(HintArgs),
+    /// Grade students' submissions against a reference lesson
+    /// (GRADE-FORMAT.md): a gradebook and feedback for each student.
+    Grade(GradeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct GradeArgs {
+    /// The reference lesson, with solution regions (and hidden clients, hints).
+    reference: PathBuf,
+    /// Submissions: lesson files, folders holding one, or folders of those.
+    #[arg(required = true)]
+    submissions: Vec<PathBuf>,
+    /// Folder for grades.csv, grades.json, feedback/ and the results log.
+    #[arg(long, value_name = "DIR", default_value = "grades")]
+    out: PathBuf,
+    /// Keep the students the results log in DIR already holds; grade the rest.
+    #[arg(long)]
+    resume: bool,
+    /// Report format on stdout (json: grades.json).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Grade even where the kernel cannot confine students' code (no
+    /// Landlock): only for code you trust.
+    #[arg(long)]
+    unsandboxed: bool,
+    /// Also write a JUnit XML report to this file: a suite per student, a
+    /// case per check.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -192,10 +223,12 @@ struct ExecArgs {
     #[arg(long, value_name = "MIB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(0..=1 << 30))]
     max_file_size: u64,
-    /// Most processes of the user while students' code runs (0: no limit).
-    /// Linux counts all of the user's processes, and does not enforce it for root.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    max_processes: u64,
+    /// Most processes of the user while students' code runs (0: no limit;
+    /// default 4096). Linux counts all of the user's processes, and does not
+    /// enforce it for root. In `aula grade`, also the most processes and
+    /// threads of each cell's program, held by a pids cgroup (default 128).
+    #[arg(long, value_name = "N")]
+    max_processes: Option<u64>,
 }
 
 impl ExecArgs {
@@ -217,7 +250,7 @@ impl ExecArgs {
             limits: Limits {
                 address_space: mib(self.max_memory),
                 file_size: mib(self.max_file_size),
-                processes: (self.max_processes > 0).then_some(self.max_processes),
+                processes: Some(self.max_processes.unwrap_or(4096)).filter(|&n| n > 0),
             },
             opt_level: self.opt_level.clone(),
         }
@@ -264,6 +297,7 @@ pub fn main() -> ExitCode {
         Some(Command::Merge(args)) => merge(args),
         Some(Command::Student(args)) => student(args),
         Some(Command::Hint(args)) => hint(args),
+        Some(Command::Grade(args)) => grade(args),
         None => match Cli::try_parse_from(["aula", "watch"]).map(|c| c.command) {
             Ok(Some(Command::Watch(args))) => watch(args),
             _ => unreachable!("`aula watch` parses"),
@@ -504,6 +538,15 @@ impl ExecArgs {
     /// before any thread starts: it points TMPDIR into the run's scratch
     /// folder.
     fn start(&self) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
+        self.start_with(self.isolate, None)
+    }
+
+    /// Like [`ExecArgs::start`], isolated or not, and confined for grading.
+    fn start_with(
+        &self,
+        isolate: bool,
+        confinement: Option<crate::exec::confine::Confinement>,
+    ) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
         let cache = if self.no_cache {
             None
         } else {
@@ -516,7 +559,7 @@ impl ExecArgs {
         // leaves them where the next run's clean-up removes them.
         unsafe { std::env::set_var("TMPDIR", scratch.tmp()) };
         sandbox::become_subreaper();
-        let netns = if self.isolate {
+        let netns = if isolate {
             match Netns::create() {
                 Ok(ns) => Some(std::sync::Arc::new(ns)),
                 Err(e) => {
@@ -527,7 +570,7 @@ impl ExecArgs {
         } else {
             None
         };
-        let engine = Engine::new(self.options(), scratch, netns)?;
+        let engine = Engine::new(self.options(), scratch, netns, confinement)?;
         Ok((engine, cache, jobs))
     }
 }
@@ -647,4 +690,175 @@ fn list(args: ListArgs) -> ExitCode {
 
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+fn grade(args: GradeArgs) -> ExitCode {
+    use crate::exec::confine::{self, Confinement, PidsCgroup};
+    use crate::grade::{self, output};
+
+    let lang = crate::i18n::from_env();
+    let reference = match lesson::load(&args.reference) {
+        Ok(l) => l,
+        Err(errors) => return lesson_errors(&errors),
+    };
+    if grade::graded_exercises(&reference).is_empty() {
+        return usage_error(format!(
+            "{}: no exercise has a solution region, so there is nothing to grade",
+            reference.path.display()
+        ));
+    }
+    let subs = match grade::submission::discover(&args.submissions, &reference.path) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let confinement = if args.unsandboxed {
+        None
+    } else if !confine::available() {
+        return usage_error(rust_i18n::t!("grade.no_landlock", locale = lang));
+    } else {
+        let pids = match PidsCgroup::create() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("warning: {e:#}; processes are bounded by RLIMIT_NPROC only");
+                None
+            }
+        };
+        Some(Confinement {
+            system: confine::system_paths(),
+            pids,
+            max_tasks: args.exec.max_processes.unwrap_or(128).max(16),
+        })
+    };
+    let header = output::LogHeader {
+        aula: env!("CARGO_PKG_VERSION").to_owned(),
+        reference: reference.path.display().to_string(),
+        inputs: crate::plan::inputs(
+            std::slice::from_ref(&reference),
+            &format!(
+                "{:?}\nunsandboxed: {}",
+                args.exec.options(),
+                args.unsandboxed
+            ),
+        ),
+    };
+    let (mut log, kept) = match output::Log::open(&args.out, &header, args.resume) {
+        Ok(opened) => opened,
+        Err(e) => return usage_error(format!("{e:#}")),
+    };
+    let kept: Vec<grade::Graded> = kept
+        .into_iter()
+        .filter(|g| {
+            subs.iter().any(|s| {
+                s.student == g.grade.student && s.path.display().to_string() == g.grade.path
+            })
+        })
+        .collect();
+    let rest: Vec<grade::submission::Submission> = subs
+        .iter()
+        .filter(|s| !kept.iter().any(|g| g.grade.student == s.student))
+        .cloned()
+        .collect();
+    if !kept.is_empty() {
+        eprintln!(
+            "{}",
+            rust_i18n::t!(
+                "grade.resumed",
+                locale = lang,
+                n = kept.len(),
+                rest = rest.len()
+            )
+        );
+    }
+    let (engine, _, jobs) = match args.exec.start_with(!args.unsandboxed, confinement) {
+        Ok(started) => started,
+        Err(e) => return usage_error(format!("{e:#}")),
+    };
+    let cancel = Cancel::new();
+    let _signals = Signals::watch(&cancel);
+    let begun = std::time::Instant::now();
+    let mut graded = kept;
+    if !rest.is_empty() {
+        engine.warm(1 + 2 * jobs.min(rest.len()));
+        let keys = Keys::new(String::new(), None);
+        let plain = crate::run::plain(&engine, &reference, &keys, &cancel);
+        let batch = grade::Batch {
+            reference: &reference,
+            engine: &engine,
+            replay: crate::plan::replay_of(&plain),
+            lang,
+        };
+        let progress = grade::human::Progress::new(rest.len(), lang);
+        let mut log_failed = None;
+        let new = grade::run_all(&batch, &rest, jobs, &cancel, &mut |g| {
+            progress.done(g);
+            if let Err(e) = log.append(g) {
+                log_failed.get_or_insert(e);
+            }
+        });
+        progress.finish();
+        if let Some(e) = log_failed {
+            eprintln!("error: writing the results log: {e:#}");
+        }
+        graded.extend(new);
+    }
+    drop(engine);
+    if let Some(signal) = cancel.signal() {
+        eprintln!(
+            "{}",
+            rust_i18n::t!(
+                "grade.interrupted",
+                locale = lang,
+                n = graded.len(),
+                log = args.out.join(output::LOG).display()
+            )
+        );
+        return ExitCode::from(Signals::exit_status(signal));
+    }
+    graded.sort_by(|a, b| a.grade.student.cmp(&b.grade.student));
+    let written = match output::write_all(&args.out, &reference, &graded) {
+        Ok(w) => w,
+        Err(e) => return usage_error(format!("{e:#}")),
+    };
+    let grades: Vec<grade::StudentGrade> = graded.iter().map(|g| g.grade.clone()).collect();
+    if let Some(path) = &args.junit {
+        let value: serde_json::Value =
+            serde_json::from_str(&output::json(&reference, &grades)).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, report::ci::grades_junit(&value)) {
+            eprintln!("error: {}: {e}", path.display());
+        }
+    }
+    match args.format {
+        Format::Json => print!("{}", output::json(&reference, &grades)),
+        Format::Human => {
+            print!("{}", grade::human::table(&reference, &grades, lang));
+            let max: u32 = grade::graded_exercises(&reference)
+                .iter()
+                .map(|(i, _)| reference.exercises[*i].points)
+                .sum();
+            println!(
+                "\n{}",
+                rust_i18n::t!(
+                    "grade.summary",
+                    locale = lang,
+                    n = grades.len(),
+                    mean = output::number(output::mean(&grades)),
+                    max = max,
+                    secs = format!("{:.1}", begun.elapsed().as_secs_f64())
+                )
+            );
+            println!(
+                "{}",
+                rust_i18n::t!(
+                    "grade.wrote",
+                    locale = lang,
+                    csv = written[0].display(),
+                    json = written[1].display(),
+                    n = grades.len(),
+                    feedback = written[2].display()
+                )
+            );
+        }
+    }
+    let runner_failed = grades.iter().any(|g| g.status == "error");
+    ExitCode::from(if runner_failed { EXIT_FAIL } else { EXIT_PASS })
 }

@@ -1,6 +1,9 @@
 fn main() -> std::process::ExitCode {
     // In a context's child, end with aula: must start before the runtime
     // hook, which never returns there.
+    // A confined child confines itself while it has one thread, so
+    // every thread it starts later is bound too.
+    aula::exec::confine::enter_from_env();
     aula::exec::sandbox::watch_parent();
     // Must come first otherwise: evcxr runs this same binary as the child
     // that loads and runs compiled cells, and as a rustc wrapper.

@@ -107,7 +107,12 @@ fn exercise(
 }
 
 /// Runs and judges a lesson's plain cells.
-fn plain(engine: &Engine, lesson: &Lesson, keys: &Keys<'_>, cancel: &Cancel) -> Vec<PlainResult> {
+pub fn plain(
+    engine: &Engine,
+    lesson: &Lesson,
+    keys: &Keys<'_>,
+    cancel: &Cancel,
+) -> Vec<PlainResult> {
     let bounds = engine.options().bounds();
     let results: Vec<PlainResult> = engine
         .plain(lesson, cancel)

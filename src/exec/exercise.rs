@@ -135,11 +135,11 @@ fn cell_code(
     let cell = lesson.cell(index);
     let mut map = SourceMap::new();
     map.push(&runtime::exercise_open(&capture.dir_str()), None);
-    for r in replayable {
-        let plain = lesson.cell(r.index);
-        if plain.line() < cell.line() {
-            push_cell(&mut map, plain, r.index, r.wrapped);
-        }
+    // Cells are in the lesson's order, so "above" is a lower index: true
+    // also of a student's cell spliced into a reference, whose lines are
+    // another file's.
+    for r in replayable.iter().filter(|r| r.index < index) {
+        push_cell(&mut map, lesson.cell(r.index), r.index, r.wrapped);
     }
     map.push(
         &runtime::exercise_prefix(&capture.dir_str(), gate, host, port),
@@ -208,7 +208,7 @@ fn attempt(
         } else {
             format!("{}-client", ex.id)
         };
-        let capture = Capture::create(engine.capture_dir(&name))?;
+        let capture = Capture::create(engine.capture_dir(&kernel, &name))?;
         let map = cell_code(lesson, replayable, index, &capture, gate, &host, port);
         Ok(Running::start(kernel, index, capture, map, panic))
     };

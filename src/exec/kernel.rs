@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 use evcxr::{Error as EvcxrError, EvalContext};
 
+use super::confine;
 use super::netns::Netns;
 use super::runtime;
 use super::sandbox::Limits;
@@ -133,8 +134,23 @@ fn died_status(message: &str) -> String {
         .to_owned()
 }
 
+/// How one context's child is confined (see `confine`).
+pub struct ChildConfinement {
+    /// Where the child's rules are written: outside its working folder.
+    pub rules: std::path::PathBuf,
+    /// Under which evcxr makes its build folders.
+    pub tmp_root: std::path::PathBuf,
+    /// Read-only paths of the system and toolchain.
+    pub system: Vec<std::path::PathBuf>,
+    /// The context's pids group, when there is one.
+    pub procs: Option<Arc<std::os::fd::OwnedFd>>,
+}
+
 pub struct Kernel {
     ctx: EvalContext,
+    /// The child's working folder, where its cells' captures go: the only
+    /// folder a confined child may write to.
+    workdir: std::path::PathBuf,
     killer: Killer,
     pub stdout: LineBuffer,
     pub stderr: LineBuffer,
@@ -142,6 +158,10 @@ pub struct Kernel {
     runtime_loaded: bool,
     /// Whether anything ran since the last reset.
     used: bool,
+    /// Whether the child is confined: then its working folder is emptied
+    /// at each reset, so nothing one student's code leaves there reaches
+    /// the next.
+    confined: bool,
 }
 
 impl Kernel {
@@ -154,14 +174,31 @@ impl Kernel {
         limits: Limits,
         opt_level: &str,
         netns: Option<&Netns>,
+        confinement: Option<ChildConfinement>,
     ) -> Result<Kernel> {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
+        std::fs::create_dir_all(workdir)
+            .with_context(|| format!("creating {}", workdir.display()))?;
         let mut command = Command::new(exe);
         command
             .current_dir(workdir)
             .process_group(0)
             .env(super::sandbox::PARENT_ENV, std::process::id().to_string());
         limits.apply_to(&mut command);
+        if let Some(c) = &confinement {
+            command
+                .env(confine::RULES_ENV, &c.rules)
+                .env(confine::BOOT_ENV, confine::boot(&c.system, &c.tmp_root))
+                .env("TMPDIR", workdir)
+                .env("HOME", workdir);
+            if let Some(procs) = c.procs.clone() {
+                // SAFETY: one write(2) on a file opened beforehand: async-
+                // signal-safe, and nothing is allocated.
+                unsafe {
+                    command.pre_exec(move || confine::join_in_child(&procs));
+                }
+            }
+        }
         if let Some(ns) = netns {
             ns.enter_in(&mut command)?;
         }
@@ -182,14 +219,40 @@ impl Kernel {
             });
         }
         let killer = Killer(ctx.process_handle());
-        Ok(Kernel {
+        let mut kernel = Kernel {
             ctx,
+            workdir: workdir.to_path_buf(),
             killer,
             stdout,
             stderr,
             runtime_loaded: false,
             used: false,
-        })
+            confined: confinement.is_some(),
+        };
+        if let Some(c) = confinement {
+            // The first child ran evcxr's warm-up under the boot rules; its
+            // build folder is known now, so the rules can name it, and every
+            // child from the next on reads them.
+            let build = confine::build_folder_of(kernel.killer.pid(), &c.tmp_root)
+                .context("finding the context's build folder")?;
+            let mut read = c.system;
+            read.push(build);
+            confine::write_rules(
+                &c.rules,
+                &confine::Rules {
+                    read,
+                    write: vec![workdir.to_path_buf()],
+                },
+            )?;
+            kernel.used = true;
+            kernel.reset()?;
+        }
+        Ok(kernel)
+    }
+
+    /// The child's working folder.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
     }
 
     /// Whether anything ran since the last reset.
@@ -206,6 +269,18 @@ impl Kernel {
     pub fn reset(&mut self) -> Result<()> {
         if self.used {
             self.killer.kill();
+            if self.confined
+                && let Ok(entries) = std::fs::read_dir(&self.workdir)
+            {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    let _ = if p.is_dir() && !p.is_symlink() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                }
+            }
             self.ctx
                 .clear()
                 .map_err(|e| anyhow::anyhow!("resetting an evcxr context: {e}"))?;

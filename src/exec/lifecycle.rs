@@ -128,8 +128,8 @@ impl Scratch {
         self.dir.path()
     }
 
-    /// Where contexts' children start; each cell then moves to a fresh
-    /// folder of its own.
+    /// Where contexts' children work, each in a folder of its own, with
+    /// their cells' captures inside it.
     pub fn workdir(&self) -> PathBuf {
         self.dir.path().join("work")
     }

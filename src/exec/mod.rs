@@ -3,6 +3,7 @@
 //! observations come out (`crate::observation`), never verdicts.
 
 pub mod capture;
+pub mod confine;
 mod exercise;
 pub mod kernel;
 pub mod lifecycle;
@@ -66,7 +67,8 @@ impl Options {
 pub struct Engine {
     options: Options,
     pool: pool::Pool,
-    scratch: Scratch,
+    // Held so its folder lives as long as the engine.
+    _scratch: Scratch,
     next_capture: AtomicUsize,
     netns: Option<Arc<netns::Netns>>,
 }
@@ -74,24 +76,31 @@ pub struct Engine {
 impl Engine {
     /// `scratch`: the run's folder for captures and children's work.
     /// `netns`: the namespace students' code runs in (`--isolate`).
+    /// `confinement`: Landlock and a pids cgroup for students' code (grading).
     pub fn new(
         options: Options,
         scratch: Scratch,
         netns: Option<Arc<netns::Netns>>,
+        confinement: Option<confine::Confinement>,
     ) -> Result<Engine> {
         // Room for the sentinel and evcxr's own lines beyond the cell's cap.
         let channel_cap = options.output_cap + 64 * 1024;
+        let tmp_root = scratch.tmp();
+        let tmp_root = tmp_root.canonicalize().unwrap_or(tmp_root);
         Ok(Engine {
-            pool: pool::Pool::new(
-                scratch.workdir(),
+            pool: pool::Pool::new(pool::Spec {
+                workdir: scratch.workdir(),
+                tmp_root,
                 channel_cap,
-                options.limits,
-                options.opt_level.clone(),
-                netns.clone(),
-            ),
+                limits: options.limits,
+                opt_level: options.opt_level.clone(),
+                netns: netns.clone(),
+                confinement,
+                numbered: AtomicUsize::new(0),
+            }),
             netns,
             options,
-            scratch,
+            _scratch: scratch,
             next_capture: AtomicUsize::new(0),
         })
     }
@@ -111,9 +120,11 @@ impl Engine {
         self.pool.started()
     }
 
-    fn capture_dir(&self, name: &str) -> PathBuf {
+    /// A new capture folder in `kernel`'s working folder, the one place a
+    /// confined child may write.
+    fn capture_dir(&self, kernel: &kernel::Kernel, name: &str) -> PathBuf {
         let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
-        self.scratch.path().join(format!("{n:04}-{name}"))
+        kernel.workdir().join(format!("{n:04}-{name}"))
     }
 
     /// A process in the namespace students' code runs in, when isolated.

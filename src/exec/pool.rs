@@ -3,11 +3,13 @@
 //! and lessons of one run.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::Result;
 
-use super::kernel::Kernel;
+use super::confine::Confinement;
+use super::kernel::{ChildConfinement, Kernel};
 use super::netns::Netns;
 use super::sandbox::Limits;
 
@@ -21,30 +23,58 @@ struct State {
     failed: Option<String>,
 }
 
+/// Everything a context is started with.
+pub struct Spec {
+    /// Each context works in a folder of its own below this one.
+    pub workdir: PathBuf,
+    /// Where evcxr makes its build folders (TMPDIR).
+    pub tmp_root: PathBuf,
+    pub channel_cap: usize,
+    pub limits: Limits,
+    pub opt_level: String,
+    pub netns: Option<Arc<Netns>>,
+    pub confinement: Option<Confinement>,
+    /// Contexts numbered so far, for their folders' names.
+    pub numbered: AtomicUsize,
+}
+
+impl Spec {
+    fn start(&self) -> Result<Kernel> {
+        let n = self.numbered.fetch_add(1, Ordering::SeqCst) + 1;
+        let workdir = self.workdir.join(format!("ctx-{n}"));
+        let confinement = match &self.confinement {
+            Some(c) => Some(ChildConfinement {
+                rules: self.workdir.join(format!("ctx-{n}.rules.json")),
+                tmp_root: self.tmp_root.clone(),
+                system: c.system.clone(),
+                procs: match &c.pids {
+                    Some(cg) => Some(cg.group(&format!("ctx-{n}"), c.max_tasks)?),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
+        Kernel::start(
+            &workdir,
+            self.channel_cap,
+            self.limits,
+            &self.opt_level,
+            self.netns.as_deref(),
+            confinement,
+        )
+    }
+}
+
 pub struct Pool {
     state: Arc<(Mutex<State>, Condvar)>,
-    workdir: PathBuf,
-    channel_cap: usize,
-    limits: Limits,
-    opt_level: String,
-    netns: Option<Arc<Netns>>,
+    spec: Arc<Spec>,
 }
 
 impl Pool {
-    pub fn new(
-        workdir: PathBuf,
-        channel_cap: usize,
-        limits: Limits,
-        opt_level: String,
-        netns: Option<Arc<Netns>>,
-    ) -> Pool {
+    pub fn new(spec: Spec) -> Pool {
         Pool {
             state: Arc::default(),
-            workdir,
-            channel_cap,
-            limits,
-            opt_level,
-            netns,
+            spec: Arc::new(spec),
         }
     }
 
@@ -56,11 +86,9 @@ impl Pool {
             st.starting += 1;
             st.started += 1;
             let state = Arc::clone(&self.state);
-            let workdir = self.workdir.clone();
-            let (cap, limits, opt) = (self.channel_cap, self.limits, self.opt_level.clone());
-            let netns = self.netns.clone();
+            let spec = Arc::clone(&self.spec);
             std::thread::spawn(move || {
-                let started = Kernel::start(&workdir, cap, limits, &opt, netns.as_deref());
+                let started = spec.start();
                 let (lock, cvar) = &*state;
                 let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
                 st.starting -= 1;
@@ -91,13 +119,7 @@ impl Pool {
             if st.starting == 0 {
                 st.started += 1;
                 drop(st);
-                return Kernel::start(
-                    &self.workdir,
-                    self.channel_cap,
-                    self.limits,
-                    &self.opt_level,
-                    self.netns.as_deref(),
-                );
+                return self.spec.start();
             }
             // Bounded by the start of the contexts in flight, each of which
             // ends with a push or a failure, and notifies.

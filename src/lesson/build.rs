@@ -267,7 +267,20 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
         blocks,
         cells: found.cells,
         exercises,
+        conceal_hidden: false,
     })
+}
+
+/// Every Rust cell of a file that need not be a whole lesson (a student's
+/// submission, graded for the cells it has), with the errors that would stop
+/// [`build`].
+pub fn cells_only(source: Arc<SourceFile>, items: Vec<Item>) -> (Vec<Cell>, Vec<LessonError>) {
+    let mut errors = Errors {
+        path: source.path.clone(),
+        list: Vec::new(),
+    };
+    let found = cells(&source, items, &mut errors);
+    (found.cells, errors.list)
 }
 
 /// The cells, their `output` blocks and the hints that follow them, in file

@@ -98,6 +98,9 @@ pub struct Lesson {
     pub cells: Vec<Cell>,
     /// Exercises in the order of their server cells.
     pub exercises: Vec<Exercise>,
+    /// Whether reports name hidden clients only as "hidden test N" and keep
+    /// their code, input and outputs to themselves (grading).
+    pub conceal_hidden: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,6 +276,16 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Parses a Markdown lesson's text.
+/// The cells of a file that need not be a whole lesson, and the errors that
+/// would stop [`parse`].
+pub fn cells_of(path: &Path, text: &str) -> (Vec<Cell>, Vec<LessonError>) {
+    let source = Arc::new(SourceFile {
+        path: path.to_path_buf(),
+        text: text.to_owned(),
+    });
+    build::cells_only(source, markdown::items(text))
+}
+
 pub fn parse(path: &Path, text: &str) -> Result<Lesson, Vec<LessonError>> {
     let source = Arc::new(SourceFile {
         path: path.to_path_buf(),

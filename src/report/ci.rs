@@ -140,6 +140,58 @@ pub fn junit(report: &Value) -> String {
     junit.to_string().unwrap_or_default()
 }
 
+/// JUnit XML of a grading batch (`aula grade --junit`), from its
+/// `grades.json`: a suite per student, a case per check
+/// (`ana::tcp-echo::server`), and for an unreadable submission one failing
+/// case with the reasons. It holds only what `grades.json` holds, so no
+/// hidden client's details.
+pub fn grades_junit(grades: &Value) -> String {
+    let mut junit = Report::new("aula grade");
+    for student in grades["students"].as_array().into_iter().flatten() {
+        let name = str_of(student, "student");
+        let mut suite = TestSuite::new(name);
+        let errors: Vec<&str> = student["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !errors.is_empty() {
+            let status = str_of(student, "status");
+            let mut case = failed_case(
+                format!("{name}::(submission)"),
+                status,
+                errors.join("; "),
+                errors.join("\n"),
+            );
+            case.set_classname(name);
+            suite.add_test_case(case);
+        }
+        for ex in student["exercises"].as_array().into_iter().flatten() {
+            let id = str_of(ex, "id");
+            for check in ex["checks"].as_array().into_iter().flatten() {
+                let case_name = format!("{name}::{id}::{}", str_of(check, "check"));
+                let verdict = str_of(check, "verdict");
+                let mut case = if verdict == "pass" {
+                    TestCase::new(case_name, TestCaseStatus::success())
+                } else {
+                    let body = [str_of(check, "compiler"), str_of(check, "diff")].concat();
+                    failed_case(
+                        case_name,
+                        verdict,
+                        str_of(check, "message").to_owned(),
+                        body,
+                    )
+                };
+                case.set_classname(format!("{name}::{id}"));
+                suite.add_test_case(case);
+            }
+        }
+        junit.add_test_suite(suite);
+    }
+    junit.to_string().unwrap_or_default()
+}
+
 /// A workflow command's message: `%`, CR and LF escaped.
 fn escape_data(s: &str) -> String {
     s.replace('%', "%25")

@@ -43,12 +43,48 @@ impl Reporter for Reporters {
 }
 
 /// A cell of an exercise, as a reader names it: `the server (line 58)`,
-/// `client 2 (line 84)`.
+/// `client 2 (line 84)`; `client 1 (ana.md:41)` when the cell comes from
+/// another file than the lesson (a graded submission), and only `hidden
+/// test 1` for a hidden client when the lesson conceals them.
 pub fn who(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
-    let line = lesson.cell(cell.cell).line();
+    let c = lesson.cell(cell.cell);
+    let line = c.line();
+    let concealed = lesson.conceal_hidden.then(|| {
+        let ex = c.exercise().and_then(|id| lesson.exercise(id))?;
+        let rank = |hidden: bool| {
+            ex.clients
+                .iter()
+                .filter(|&&i| lesson.cell(i).is_hidden() == hidden)
+                .position(|&i| i == cell.cell)
+                .map(|p| p + 1)
+        };
+        Some((c.is_hidden(), rank(c.is_hidden())?))
+    });
+    if let Some(Some((true, n))) = concealed {
+        return t!("who.hidden", locale = lang, n = n).into_owned();
+    }
+    let n = match (concealed, cell.role) {
+        (Some(Some((false, n))), _) => n,
+        (_, Some(Role::Client(k))) => k + 1,
+        _ => 0,
+    };
+    if c.origin.path() != lesson.path {
+        let file = c
+            .origin
+            .path()
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let place = format!("{file}:{line}");
+        return match cell.role {
+            Some(Role::Server) => t!("who.server_in", locale = lang, place = place),
+            Some(Role::Client(_)) => t!("who.client_in", locale = lang, n = n, place = place),
+            None => t!("who.cell_in", locale = lang, place = place),
+        }
+        .into_owned();
+    }
     match cell.role {
         Some(Role::Server) => t!("who.server", locale = lang, line = line),
-        Some(Role::Client(k)) => t!("who.client", locale = lang, n = k + 1, line = line),
+        Some(Role::Client(_)) => t!("who.client", locale = lang, n = n, line = line),
         None => t!("who.cell", locale = lang, line = line),
     }
     .into_owned()

@@ -1,0 +1,591 @@
+//! `aula grade` (GRADE-FORMAT.md): many submissions against a reference.
+//!
+//! Each submission's graded sides are spliced into the reference by origin
+//! ([`submission`]), each check runs as an exercise of that spliced lesson
+//! on the shared engine, and what it found becomes a [`StudentGrade`]: pure
+//! data, appended to a results log as soon as the student is done, from
+//! which the gradebook and feedback are written ([`output`]).
+
+pub mod human;
+pub mod output;
+pub mod refuse;
+pub mod submission;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rust_i18n::t;
+use serde::{Deserialize, Serialize};
+
+use crate::exec::{Cancel, Engine, Replay};
+use crate::judge;
+use crate::lesson::Lesson;
+use crate::outcome::{Cause, ExerciseResult, Verdict};
+use crate::report;
+use submission::{CheckKind, Sides, Spliced, Submission};
+
+/// Scores are numbers rounded to two decimals, written without a fraction
+/// when whole (`2`, `1.5`, `0.33`).
+fn two_decimals<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    let r = round2(*x);
+    if r.fract() == 0.0 && r.abs() < 1e15 {
+        s.serialize_i64(r as i64)
+    } else {
+        s.serialize_f64(r)
+    }
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// One test a check ran (a reference client, a student's client, a server),
+/// named as the student may see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestGrade {
+    pub test: String,
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckGrade {
+    pub check: String,
+    /// A verdict of LESSON-FORMAT.md, or `missing`.
+    pub verdict: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Compiler messages, pointing at the student's own file and line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler: Option<String>,
+    /// What the check ran, each with its verdict; hidden clients by number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestGrade>,
+}
+
+impl CheckGrade {
+    pub fn passed(&self) -> bool {
+        self.verdict == "pass"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExerciseGrade {
+    pub id: String,
+    pub points: u32,
+    #[serde(serialize_with = "two_decimals")]
+    pub score: f64,
+    pub checks: Vec<CheckGrade>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudentGrade {
+    pub student: String,
+    pub path: String,
+    /// `graded`, `invalid` or `error`.
+    pub status: String,
+    #[serde(serialize_with = "two_decimals")]
+    pub score: f64,
+    pub max_score: u32,
+    pub errors: Vec<String>,
+    pub exercises: Vec<ExerciseGrade>,
+}
+
+/// A student's grade with the feedback written for them, as the results
+/// log keeps it: everything the outputs are made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Graded {
+    pub grade: StudentGrade,
+    pub feedback: String,
+}
+
+/// The exercises a reference grades, with their checks: those with at least
+/// one graded side.
+pub fn graded_exercises(reference: &Lesson) -> Vec<(usize, Vec<CheckKind>)> {
+    reference
+        .exercises
+        .iter()
+        .enumerate()
+        .map(|(i, ex)| (i, submission::graded_checks(reference, ex)))
+        .filter(|(_, checks)| !checks.is_empty())
+        .collect()
+}
+
+/// An exercise's score: its points split equally among its graded sides,
+/// the shares of those that passed added up.
+pub fn exercise_score(points: u32, checks: &[CheckGrade]) -> f64 {
+    if checks.is_empty() {
+        return 0.0;
+    }
+    let share = f64::from(points) / checks.len() as f64;
+    round2(share * checks.iter().filter(|c| c.passed()).count() as f64)
+}
+
+fn missing(check: CheckKind, lang: &str) -> (CheckGrade, Option<String>) {
+    let grade = CheckGrade {
+        check: check.as_str().to_owned(),
+        verdict: "missing".to_owned(),
+        message: Some(t!("grade.missing", locale = "en", check = check.as_str()).into_owned()),
+        diff: None,
+        compiler: None,
+        tests: Vec::new(),
+    };
+    let local = t!("grade.missing", locale = lang, check = check.as_str()).into_owned();
+    (grade, Some(local))
+}
+
+/// The message of a check that did not pass, in `lang`. A hidden client
+/// that decided the verdict is named with its verdict and nothing it said.
+fn check_message(spliced: &Spliced, r: &ExerciseResult, lang: &str) -> Option<String> {
+    if r.verdict.passed() {
+        return None;
+    }
+    if r.decided_by.is_none()
+        && let Some(Cause::RunnerFailed { message }) = &r.cause
+    {
+        return Some(message.clone());
+    }
+    if let Some(cell) = r.decided_by.and_then(|k| r.cells.get(k))
+        && spliced.lesson.cell(cell.cell).is_hidden()
+    {
+        let who = report::who(&spliced.lesson, cell, lang);
+        return Some(
+            t!(
+                "grade.hidden_failed",
+                locale = lang,
+                who = who,
+                verdict = r.verdict.as_str()
+            )
+            .into_owned(),
+        );
+    }
+    report::exercise_message(&spliced.lesson, r, lang)
+}
+
+/// Which of a check's cells may be shown in detail: none of a hidden
+/// client, and nothing that ran after one started (the server's whole
+/// output, a later visible client), since a student's server may print or
+/// pass on what a hidden client sent.
+fn shown_cells(spliced: &Spliced, r: &ExerciseResult) -> Vec<bool> {
+    let lesson = &spliced.lesson;
+    let ex = &spliced.exercise;
+    let first_hidden = ex.clients.iter().position(|&i| lesson.cell(i).is_hidden());
+    let hidden_ran = |upto: usize| {
+        first_hidden.is_some_and(|h| {
+            h < upto
+                && r.cells
+                    .iter()
+                    .any(|c| c.cell == ex.clients[h] && c.verdict != Verdict::Skipped)
+        })
+    };
+    r.cells
+        .iter()
+        .map(|c| {
+            if lesson.cell(c.cell).is_hidden() {
+                return false;
+            }
+            match ex.clients.iter().position(|&i| i == c.cell) {
+                Some(k) => !hidden_ran(k),
+                // The server: compiler messages are fine (nothing ran yet),
+                // its output is not once a hidden client ran.
+                None => !hidden_ran(ex.clients.len()) || c.diff.is_none(),
+            }
+        })
+        .collect()
+}
+
+/// A judged check, as grades say it; hidden clients' details dropped.
+fn check_grade(
+    check: CheckKind,
+    spliced: &Spliced,
+    r: &ExerciseResult,
+    lang: &str,
+) -> (CheckGrade, Option<String>) {
+    let lesson = &spliced.lesson;
+    let shown = shown_cells(spliced, r);
+    let visible = || {
+        r.cells
+            .iter()
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .map(|(c, _)| c)
+    };
+    let diffs: String = visible().filter_map(|c| c.diff.as_deref()).collect();
+    let compiler: String = visible()
+        .flat_map(|c| &c.diagnostics)
+        .map(|d| report::render_diagnostic(d, lesson))
+        .collect();
+    let withheld = r
+        .cells
+        .iter()
+        .zip(&shown)
+        .any(|(c, s)| !s && c.diff.is_some());
+    let tests = r
+        .cells
+        .iter()
+        .map(|c| TestGrade {
+            test: report::who(lesson, c, "en"),
+            verdict: c.verdict.as_str().to_owned(),
+        })
+        .collect();
+    let say = |lang: &str| {
+        let message = match &r.cause {
+            // How far past the cap a flood got depends on timing; grades
+            // must not.
+            Some(Cause::OutputLimit { cap, .. }) => {
+                r.decided_by.and_then(|k| r.cells.get(k)).map(|c| {
+                    let who = report::who(lesson, c, lang);
+                    t!("grade.output_limit", locale = lang, who = who, cap = cap).into_owned()
+                })
+            }
+            _ => check_message(spliced, r, lang),
+        };
+        message.map(|mut m| {
+            if withheld {
+                m.push_str(&t!("grade.withheld", locale = lang));
+            }
+            unport(&m, r.port)
+        })
+    };
+    let grade = CheckGrade {
+        check: check.as_str().to_owned(),
+        verdict: r.verdict.as_str().to_owned(),
+        message: say("en"),
+        diff: (!diffs.is_empty()).then(|| unport(&diffs, r.port)),
+        compiler: (!compiler.is_empty()).then_some(compiler),
+        tests,
+    };
+    (grade, say(lang))
+}
+
+/// `text` with the check's port, which differs from run to run, written
+/// `[PORT]` (as `output` blocks write it), so grading twice gives the same
+/// grades.
+fn unport(text: &str, port: Option<u16>) -> String {
+    let Some(port) = port.map(|p| p.to_string()) else {
+        return text.to_owned();
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&port) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + port.len()..].chars().next();
+        let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+        out.push_str(&rest[..at]);
+        out.push_str(if digit(before) || digit(after) {
+            &port
+        } else {
+            "[PORT]"
+        });
+        rest = &rest[at + port.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether aula itself failed on the check (status `error`), not the code.
+fn runner_failure(r: &ExerciseResult) -> Option<String> {
+    let cause = std::iter::once(&r.cause).chain(r.cells.iter().map(|c| &c.cause));
+    cause.flatten().find_map(|c| match c {
+        Cause::RunnerFailed { message } => Some(message.clone()),
+        _ => None,
+    })
+}
+
+/// The reference and what every check needs of it.
+pub struct Batch<'a> {
+    pub reference: &'a Lesson,
+    pub engine: &'a Engine,
+    /// The reference's plain cells that ran through, run once for the batch.
+    pub replay: Vec<Replay>,
+    /// The language of feedback.
+    pub lang: &'a str,
+}
+
+impl Batch<'_> {
+    /// Grades one submission; `None` when the batch was cancelled meanwhile
+    /// (the student is then graded again by `--resume`).
+    pub fn grade(&self, sub: &Submission, cancel: &Cancel) -> Option<Graded> {
+        let graded = graded_exercises(self.reference);
+        let max_score: u32 = graded
+            .iter()
+            .map(|(i, _)| self.reference.exercises[*i].points)
+            .sum();
+        let mut grade = StudentGrade {
+            student: sub.student.clone(),
+            path: sub.path.display().to_string(),
+            status: "graded".to_owned(),
+            score: 0.0,
+            max_score,
+            errors: Vec::new(),
+            exercises: Vec::new(),
+        };
+        let mut local: Vec<Vec<Option<String>>> = Vec::new();
+        let sides = match submission::read(&sub.path) {
+            Ok(s) => Some(s),
+            Err(reasons) => {
+                grade.status = "invalid".to_owned();
+                grade.errors = reasons;
+                None
+            }
+        };
+        for (i, checks) in &graded {
+            let ex = &self.reference.exercises[*i];
+            let mut results = Vec::new();
+            let mut messages = Vec::new();
+            if let Some(sides) = &sides {
+                for &check in checks {
+                    let (g, m) = self.check(ex, sides, check, cancel, &mut grade.errors)?;
+                    results.push(g);
+                    messages.push(m);
+                }
+            }
+            grade.exercises.push(ExerciseGrade {
+                id: ex.id.clone(),
+                points: ex.points,
+                score: exercise_score(ex.points, &results),
+                checks: results,
+            });
+            local.push(messages);
+        }
+        if grade.status == "graded" && !grade.errors.is_empty() {
+            grade.status = "error".to_owned();
+        }
+        grade.score = round2(grade.exercises.iter().map(|e| e.score).sum());
+        let feedback = output::feedback(&grade, &local, self.reference, self.lang);
+        Some(Graded { grade, feedback })
+    }
+
+    fn check(
+        &self,
+        ex: &crate::lesson::Exercise,
+        sides: &Sides,
+        check: CheckKind,
+        cancel: &Cancel,
+        errors: &mut Vec<String>,
+    ) -> Option<(CheckGrade, Option<String>)> {
+        let Some(spliced) = submission::splice(self.reference, ex, sides, check) else {
+            return Some(missing(check, self.lang));
+        };
+        // Refused before anything compiles: the compiler is not sandboxed.
+        for &index in &spliced.students_cells {
+            if let Some(construct) = refuse::refused(&spliced.lesson.cell(index).code) {
+                return Some(refused(&spliced, index, check, &construct, self.lang));
+            }
+        }
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.engine
+                .exercise(&spliced.lesson, &spliced.exercise, &self.replay, cancel)
+        }));
+        let bounds = self.engine.options().bounds();
+        let result = match ran {
+            Ok(Ok(Some(obs))) => judge::exercise(&spliced.lesson, &spliced.exercise, &obs, bounds),
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => failed_run(&spliced, format!("aula could not run this check: {e:#}")),
+            Err(_) => failed_run(&spliced, "aula failed while running this check".to_owned()),
+        };
+        if cancel.is_cancelled() {
+            return None;
+        }
+        if let Some(message) = runner_failure(&result) {
+            errors.push(format!("{} {}: {message}", ex.id, check.as_str()));
+        }
+        Some(check_grade(check, &spliced, &result, self.lang))
+    }
+}
+
+fn failed_run(spliced: &Spliced, message: String) -> ExerciseResult {
+    let ex = &spliced.exercise;
+    ExerciseResult {
+        id: ex.id.clone(),
+        verdict: Verdict::Crashed,
+        cause: Some(Cause::RunnerFailed { message }),
+        decided_by: None,
+        cells: Vec::new(),
+        points: ex.points,
+        duration: std::time::Duration::ZERO,
+        port: None,
+        cached: false,
+    }
+}
+
+fn refused(
+    spliced: &Spliced,
+    index: usize,
+    check: CheckKind,
+    construct: &str,
+    lang: &str,
+) -> (CheckGrade, Option<String>) {
+    let role = if index == spliced.exercise.server {
+        crate::outcome::Role::Server
+    } else {
+        let k = spliced
+            .exercise
+            .clients
+            .iter()
+            .position(|&c| c == index)
+            .unwrap_or(0);
+        crate::outcome::Role::Client(k)
+    };
+    let cell = crate::outcome::CellResult::new(index, Some(role), Verdict::CompileError);
+    let say = |lang: &str| {
+        let who = report::who(&spliced.lesson, &cell, lang);
+        t!(
+            "cause.refused",
+            locale = lang,
+            who = who,
+            construct = construct
+        )
+        .into_owned()
+    };
+    let grade = CheckGrade {
+        check: check.as_str().to_owned(),
+        verdict: Verdict::CompileError.as_str().to_owned(),
+        message: Some(say("en")),
+        diff: None,
+        compiler: None,
+        tests: vec![TestGrade {
+            test: report::who(&spliced.lesson, &cell, "en"),
+            verdict: Verdict::CompileError.as_str().to_owned(),
+        }],
+    };
+    (grade, Some(say(lang)))
+}
+
+/// Grades `subs` on `jobs` workers, handing each finished student to
+/// `done` as it comes (the results log, the progress bar). Returns those
+/// graded; a cancelled batch returns the ones that finished.
+pub fn run_all(
+    batch: &Batch<'_>,
+    subs: &[Submission],
+    jobs: usize,
+    cancel: &Cancel,
+    done: &mut dyn FnMut(&Graded),
+) -> Vec<Graded> {
+    let next = AtomicUsize::new(0);
+    let finished = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<Graded>();
+        for _ in 0..jobs.max(1).min(subs.len()) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= subs.len() || cancel.is_cancelled() {
+                        break;
+                    }
+                    let graded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        batch.grade(&subs[i], cancel)
+                    }));
+                    let graded = match graded {
+                        Ok(Some(g)) => g,
+                        Ok(None) => break,
+                        Err(_) => crashed_student(batch, &subs[i]),
+                    };
+                    if tx.send(graded).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for graded in rx {
+            done(&graded);
+            finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(graded);
+        }
+    });
+    batch.engine.sweep();
+    finished.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A student whose grading failed in aula itself: status `error`.
+fn crashed_student(batch: &Batch<'_>, sub: &Submission) -> Graded {
+    let graded = graded_exercises(batch.reference);
+    let grade = StudentGrade {
+        student: sub.student.clone(),
+        path: sub.path.display().to_string(),
+        status: "error".to_owned(),
+        score: 0.0,
+        max_score: graded
+            .iter()
+            .map(|(i, _)| batch.reference.exercises[*i].points)
+            .sum(),
+        errors: vec!["aula failed while grading this submission".to_owned()],
+        exercises: graded
+            .iter()
+            .map(|(i, _)| {
+                let ex = &batch.reference.exercises[*i];
+                ExerciseGrade {
+                    id: ex.id.clone(),
+                    points: ex.points,
+                    score: 0.0,
+                    checks: Vec::new(),
+                }
+            })
+            .collect(),
+    };
+    let feedback = output::feedback(&grade, &[], batch.reference, batch.lang);
+    Graded { grade, feedback }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(verdict: &str) -> CheckGrade {
+        CheckGrade {
+            check: "server".to_owned(),
+            verdict: verdict.to_owned(),
+            message: None,
+            diff: None,
+            compiler: None,
+            tests: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_port_of_a_run_is_written_port_but_other_numbers_stay() {
+        assert_eq!(
+            unport("bound 40123 not 401234 or 140123", Some(40123)),
+            "bound [PORT] not 401234 or 140123"
+        );
+        assert_eq!(unport("x", None), "x");
+    }
+
+    #[test]
+    fn points_are_split_among_graded_sides_and_rounded() {
+        assert_eq!(exercise_score(1, &[check("pass"), check("mismatch")]), 0.5);
+        assert_eq!(exercise_score(2, &[check("pass"), check("pass")]), 2.0);
+        assert_eq!(
+            exercise_score(1, &[check("pass"), check("missing"), check("missing")]),
+            0.33
+        );
+        assert_eq!(exercise_score(3, &[]), 0.0);
+    }
+
+    #[test]
+    fn scores_are_written_as_numbers_without_needless_fractions() {
+        let e = ExerciseGrade {
+            id: "x".to_owned(),
+            points: 2,
+            score: 2.0,
+            checks: Vec::new(),
+        };
+        assert!(serde_json::to_string(&e).unwrap().contains("\"score\":2,"));
+        let e = ExerciseGrade {
+            score: 1.0 / 3.0,
+            ..e
+        };
+        assert!(
+            serde_json::to_string(&e)
+                .unwrap()
+                .contains("\"score\":0.33,")
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! What `aula grade` writes: `grades.csv`, `grades.json`, `feedback/`, and
+//! the results log that `--resume` reads. Everything here is made from
+//! [`Graded`] values, so a resumed batch writes what an uninterrupted one
+//! would have.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use rust_i18n::t;
+use serde::{Deserialize, Serialize};
+
+use super::{Graded, StudentGrade, round2};
+use crate::lesson::Lesson;
+
+/// The results log, in the output folder: a header line, then one line per
+/// finished student, flushed as each finishes.
+pub const LOG: &str = "grading-log.jsonl";
+
+/// What a log must match to be resumed: the same aula, reference and options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogHeader {
+    pub aula: String,
+    pub reference: String,
+    pub inputs: String,
+}
+
+/// The log of a batch, open for appending.
+pub struct Log {
+    file: std::fs::File,
+}
+
+impl Log {
+    /// Starts a new log, or with `resume` continues the one in `dir`,
+    /// returning the students it already holds. A log of other inputs is
+    /// not resumed: its grades would not be this batch's.
+    pub fn open(dir: &Path, header: &LogHeader, resume: bool) -> Result<(Log, Vec<Graded>)> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(LOG);
+        let mut kept = Vec::new();
+        if resume && let Ok(text) = std::fs::read_to_string(&path) {
+            let mut lines = text.lines();
+            let theirs: Option<LogHeader> = lines.next().and_then(|l| serde_json::from_str(l).ok());
+            if theirs.as_ref() != Some(header) {
+                anyhow::bail!(
+                    "{} is from another reference, aula or options; grade without --resume",
+                    path.display()
+                );
+            }
+            // A line cut short by a kill is the student being graded then.
+            kept = lines
+                .filter_map(|l| serde_json::from_str::<Graded>(l).ok())
+                .collect();
+        }
+        let mut file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut text = serde_json::to_string(header)? + "\n";
+        for g in &kept {
+            text += &(serde_json::to_string(g)? + "\n");
+        }
+        file.write_all(text.as_bytes())?;
+        file.sync_data()?;
+        Ok((Log { file }, kept))
+    }
+
+    /// Appends a finished student, on disk before the next one.
+    pub fn append(&mut self, graded: &Graded) -> Result<()> {
+        let line = serde_json::to_string(graded)? + "\n";
+        self.file.write_all(line.as_bytes())?;
+        self.file.sync_data()?;
+        Ok(())
+    }
+}
+
+/// A CSV field, quoted when it must be (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+pub fn number(x: f64) -> String {
+    let r = round2(x);
+    if r.fract() == 0.0 {
+        format!("{}", r as i64)
+    } else {
+        format!("{r}")
+    }
+}
+
+/// `grades.csv`: a header, then a row per student in name order.
+pub fn csv(reference: &Lesson, grades: &[StudentGrade]) -> String {
+    let ids: Vec<String> = super::graded_exercises(reference)
+        .iter()
+        .map(|(i, _)| reference.exercises[*i].id.clone())
+        .collect();
+    let mut out = String::from("student,status,score,max_score");
+    for id in &ids {
+        out.push(',');
+        out.push_str(&csv_field(id));
+    }
+    out.push('\n');
+    for g in grades {
+        let mut row = vec![
+            csv_field(&g.student),
+            g.status.clone(),
+            number(g.score),
+            g.max_score.to_string(),
+        ];
+        for id in &ids {
+            let score = g
+                .exercises
+                .iter()
+                .find(|e| &e.id == id)
+                .map_or(0.0, |e| e.score);
+            row.push(number(score));
+        }
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Summary {
+    students: usize,
+    graded: usize,
+    #[serde(serialize_with = "super::two_decimals")]
+    mean_score: f64,
+    max_score: u32,
+}
+
+#[derive(Serialize)]
+struct GradesJson<'a> {
+    reference: String,
+    students: &'a [StudentGrade],
+    summary: Summary,
+}
+
+/// `grades.json`, as GRADE-FORMAT.md shows it, its keys in that order.
+pub fn json(reference: &Lesson, grades: &[StudentGrade]) -> String {
+    let max_score = super::graded_exercises(reference)
+        .iter()
+        .map(|(i, _)| reference.exercises[*i].points)
+        .sum();
+    let doc = GradesJson {
+        reference: reference.path.display().to_string(),
+        students: grades,
+        summary: Summary {
+            students: grades.len(),
+            graded: grades.iter().filter(|g| g.status == "graded").count(),
+            mean_score: mean(grades),
+            max_score,
+        },
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+/// The mean score of a batch.
+pub fn mean(grades: &[StudentGrade]) -> f64 {
+    if grades.is_empty() {
+        return 0.0;
+    }
+    grades.iter().map(|g| g.score).sum::<f64>() / grades.len() as f64
+}
+
+/// A student's feedback: the score, each exercise's checks with verdicts,
+/// messages, diffs and compiler errors at the student's own lines, and the
+/// hint of each exercise that did not pass. `local` holds each check's
+/// message in the feedback's language.
+pub fn feedback(
+    grade: &StudentGrade,
+    local: &[Vec<Option<String>>],
+    reference: &Lesson,
+    lang: &str,
+) -> String {
+    let l = lang;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# {}\n",
+        t!(
+            "grade.fb_title",
+            locale = l,
+            student = grade.student,
+            lesson = reference.path.display()
+        )
+    );
+    let _ = writeln!(
+        out,
+        "{}\n",
+        t!(
+            "grade.fb_score",
+            locale = l,
+            score = number(grade.score),
+            max = grade.max_score
+        )
+    );
+    if !grade.errors.is_empty() {
+        let _ = writeln!(out, "{}\n", t!("grade.fb_errors", locale = l));
+        for e in &grade.errors {
+            let _ = writeln!(out, "- {e}");
+        }
+        out.push('\n');
+    }
+    for (k, ex) in grade.exercises.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "## {} — {}\n",
+            ex.id,
+            t!(
+                "grade.fb_points",
+                locale = l,
+                score = number(ex.score),
+                max = ex.points
+            )
+        );
+        for (c, check) in ex.checks.iter().enumerate() {
+            let mark = if check.passed() { "✓" } else { "✗" };
+            let name = if check.check == "server" {
+                t!("grade.check_server", locale = l)
+            } else {
+                t!("grade.check_client", locale = l)
+            };
+            let _ = writeln!(out, "- {mark} {name}: `{}`", check.verdict);
+            let message = local
+                .get(k)
+                .and_then(|m| m.get(c).cloned().flatten())
+                .or_else(|| check.message.clone());
+            if let Some(m) = message {
+                let _ = writeln!(out, "  {m}");
+            }
+            for test in &check.tests {
+                let _ = writeln!(out, "  - {}: `{}`", test.test, test.verdict);
+            }
+            for (block, lang_tag) in [(&check.compiler, "text"), (&check.diff, "diff")] {
+                if let Some(text) = block {
+                    let _ = writeln!(out, "\n  ```{lang_tag}");
+                    for line in text.trim_end().lines() {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                    let _ = writeln!(out, "  ```");
+                }
+            }
+        }
+        let passed = !ex.checks.is_empty() && ex.checks.iter().all(|c| c.passed());
+        if !passed && let Some(hint) = reference.exercise(&ex.id).and_then(|e| e.hint.as_deref()) {
+            let _ = writeln!(out, "\n{}\n", t!("grade.fb_hint", locale = l));
+            for line in hint.trim().lines() {
+                let _ = writeln!(out, "> {line}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A student's name as a file name: what a file system takes, nothing else.
+fn file_name(student: &str) -> String {
+    let cleaned: String = student
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\0' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    match cleaned.as_str() {
+        "" | "." | ".." => format!("_{cleaned}"),
+        _ => cleaned,
+    }
+}
+
+/// Writes the gradebook and the feedback of `graded` (sorted by student).
+/// Feedback files of earlier batches in the folder are replaced.
+pub fn write_all(dir: &Path, reference: &Lesson, graded: &[Graded]) -> Result<Vec<PathBuf>> {
+    let grades: Vec<StudentGrade> = graded.iter().map(|g| g.grade.clone()).collect();
+    let csv_path = dir.join("grades.csv");
+    let json_path = dir.join("grades.json");
+    crate::lesson::write_atomically(&csv_path, &csv(reference, &grades))?;
+    crate::lesson::write_atomically(&json_path, &json(reference, &grades))?;
+    let fb = dir.join("feedback");
+    if let Ok(old) = std::fs::read_dir(&fb) {
+        for e in old.flatten() {
+            if e.path().extension().is_some_and(|x| x == "md") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    std::fs::create_dir_all(&fb).with_context(|| format!("creating {}", fb.display()))?;
+    for g in graded {
+        let path = fb.join(format!("{}.md", file_name(&g.grade.student)));
+        crate::lesson::write_atomically(&path, &g.feedback)?;
+    }
+    Ok(vec![csv_path, json_path, fb])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field("ana"), "ana");
+        assert_eq!(csv_field("silva, ana"), "\"silva, ana\"");
+        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn student_names_cannot_leave_the_feedback_folder() {
+        assert_eq!(file_name("../etc/x"), ".._etc_x");
+        assert_eq!(file_name(".."), "_..");
+    }
+}

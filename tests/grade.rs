@@ -1,0 +1,457 @@
+//! `aula grade` (GRADE-FORMAT.md) on a reference and a batch of
+//! submissions under `tests/fixtures/grade/`, hostile ones included: the
+//! real binary, with its sandbox, as CI runs it (root, a machine like this).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// Batches start evcxr contexts: one at a time on a small machine.
+static EVCXR: Mutex<()> = Mutex::new(());
+
+const MARKER: &str = "MARCADOR-DA-REFERENCIA";
+const HIDDEN_INPUT: &str = "zebra-secreta";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn reference() -> PathBuf {
+    root().join("tests/fixtures/grade/eco.md")
+}
+
+fn aula(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(args)
+        .current_dir(dir)
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .output()
+        .unwrap()
+}
+
+fn line_of(path: &Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+/// Every file under `dir`, read as text (lossily).
+fn all_text(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out += &all_text(&p);
+        } else {
+            out += &String::from_utf8_lossy(&std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+fn processes_with_arg(arg: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .filter(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        .count()
+}
+
+/// A submission whose server looks for the reference's marker wherever the
+/// grader's processes point (their command lines, relative to their working
+/// folders, and the reference's own path) and answers with what it finds.
+fn mallory(reference: &Path) -> String {
+    format!(
+        r#"# Mallory's copy
+
+```rust,server,exercise=shout
+use std::io::{{BufRead, BufReader, Write}};
+let mut candidates = vec![String::from({reference:?})];
+if let Ok(procs) = std::fs::read_dir("/proc") {{
+    for p in procs.flatten() {{
+        if let Ok(cmd) = std::fs::read(p.path().join("cmdline")) {{
+            for arg in cmd.split(|b| *b == 0) {{
+                let arg = String::from_utf8_lossy(arg).into_owned();
+                candidates.push(p.path().join("cwd").join(&arg).display().to_string());
+                candidates.push(arg);
+            }}
+        }}
+    }}
+}}
+let mut found = String::new();
+for c in &candidates {{
+    if let Ok(text) = std::fs::read_to_string(c) {{
+        for line in text.lines().filter(|l| l.contains("{MARKER}")) {{
+            found = line.to_owned();
+        }}
+    }}
+}}
+let listener = std::net::TcpListener::bind((HOST, PORT))?;
+for _ in 0..2 {{
+    let (stream, _) = listener.accept()?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let reply = if found.is_empty() {{ shout(&line) }} else {{ format!("{{found}}\n") }};
+    (&stream).write_all(reply.as_bytes())?;
+}}
+println!("served 2");
+```
+"#
+    )
+}
+
+/// The fixtures' submissions and Mallory's, in a folder of the test's own.
+fn batch(tmp: &Path) -> PathBuf {
+    let subs = tmp.join("subs");
+    copy_dir(&root().join("tests/fixtures/grade/subs"), &subs);
+    std::fs::write(subs.join("mallory.md"), mallory(&reference())).unwrap();
+    subs
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let subs = batch(tmp.path());
+    let out = tmp.path().join("grades");
+    let r = reference();
+    let junit = out.join("junit.xml");
+    let ran = aula(
+        &[
+            "grade",
+            r.to_str().unwrap(),
+            subs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    // Right servers and clients written otherwise than the reference pass;
+    // each wrong side loses its share alone; missing sides are `missing`;
+    // an unreadable file is `invalid`; hostile code gains nothing.
+    let csv = std::fs::read_to_string(out.join("grades.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "student,status,score,max_score,shout,udp\n\
+         ana,graded,3,3,2,1\n\
+         bruno,graded,2,3,1,1\n\
+         carla,graded,1,3,1,0\n\
+         davi,graded,0,3,0,0\n\
+         eva,graded,1,3,1,0\n\
+         fabio,graded,0,3,0,0\n\
+         gabi,graded,1,3,1,0\n\
+         hugo,invalid,0,3,0,0\n\
+         ines,graded,3,3,2,1\n\
+         mallory,graded,1,3,1,0\n\
+         oscar,graded,0,3,0,0\n\
+         paulo,graded,0,3,0,0\n\
+         quinn,graded,0,3,0,0\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap();
+    let student = |name: &str| {
+        json["students"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["student"] == name)
+            .unwrap()
+            .clone()
+    };
+    let check = |name: &str, ex: &str, check: &str| {
+        let s = student(name);
+        let e = s["exercises"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == ex)
+            .unwrap()
+            .clone();
+        e["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == check)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(json["summary"]["students"], 13);
+    assert_eq!(json["summary"]["graded"], 12);
+
+    // A compile error points at the student's own file and line.
+    let davi = subs.join("davi.md");
+    let line = line_of(&davi, "&mut linha");
+    let compiler = check("davi", "shout", "server")["compiler"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(compiler.contains(&format!("davi.md:{line}:")), "{compiler}");
+    assert_eq!(check("davi", "shout", "client")["verdict"], "missing");
+
+    // A client that prints the answer without sending anything fails, on
+    // the reference server's own output.
+    assert_eq!(check("carla", "shout", "client")["verdict"], "mismatch");
+    assert_eq!(check("eva", "shout", "server")["verdict"], "timeout");
+    assert_eq!(check("fabio", "udp", "client")["verdict"], "output_limit");
+    let refused = check("paulo", "udp", "client");
+    assert_eq!(refused["verdict"], "compile_error");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("include_str!")
+    );
+    assert_eq!(student("hugo")["status"], "invalid");
+    assert!(
+        student("hugo")["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("UTF-8")
+    );
+
+    // Processes are bounded per cell, memory too, and none outlives the batch.
+    let quinn = check("quinn", "udp", "client");
+    assert_eq!(quinn["verdict"], "mismatch", "{quinn}");
+    let diff = quinn["diff"].as_str().unwrap();
+    assert!(diff.contains("+no memory"), "{diff}");
+    let started: usize = diff
+        .lines()
+        .find_map(|l| l.strip_prefix("+started "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(started < 200, "{started} processes started");
+    assert_eq!(processes_with_arg("31.4159"), 0);
+
+    // Hidden tests appear by number only; the reference's marker, what the
+    // hidden client sends, and /etc/passwd appear nowhere.
+    let bruno = check("bruno", "shout", "server");
+    assert!(
+        bruno["message"].as_str().unwrap().contains("hidden test 1"),
+        "{bruno}"
+    );
+    let everything = format!("{}{stdout}{stderr}", all_text(&out));
+    for secret in [MARKER, HIDDEN_INPUT, "ZEBRA", "root:x:0:0"] {
+        assert!(!everything.contains(secret), "`{secret}` got out");
+    }
+    let feedback = std::fs::read_to_string(out.join("feedback/bruno.md")).unwrap();
+    assert!(feedback.contains("hidden test 1"), "{feedback}");
+    assert!(feedback.contains("read_line"), "the hint: {feedback}");
+    assert!(
+        stdout.contains("ana") && stdout.contains("grades.csv"),
+        "{stdout}"
+    );
+
+    // JUnit: a suite per student, a case per check, failures typed by verdict.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let checks: usize = json["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["exercises"].as_array().unwrap())
+        .map(|e| e["checks"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(xml.matches("<testcase ").count(), checks + 1, "{xml}");
+    assert_eq!(xml.matches("<testsuite ").count(), 13);
+    assert!(xml.contains("name=\"davi::shout::server\""), "{xml}");
+    assert!(xml.contains("type=\"compile_error\""));
+    assert!(xml.contains("name=\"hugo::(submission)\""));
+
+    // The same batch again gives byte-identical grades.
+    let again = tmp.path().join("again");
+    let ran = aula(
+        &[
+            "grade",
+            r.to_str().unwrap(),
+            subs.to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(ran.status.code(), Some(0));
+    for file in ["grades.csv", "grades.json"] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(again.join(file)).unwrap(),
+            "{file} differs between two gradings"
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_batch_resumes_to_the_files_of_an_uninterrupted_one() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = root().join("tests/fixtures/grade/subs");
+    let subs: Vec<String> = ["ana.md", "bruno.md", "davi.md", "gabi.md"]
+        .iter()
+        .map(|s| fixtures.join(s).display().to_string())
+        .collect();
+    let r = reference().display().to_string();
+    let whole = tmp.path().join("whole");
+    let mut args = vec!["grade", &r, "--out", whole.to_str().unwrap(), "-j", "1"];
+    args.extend(subs.iter().map(String::as_str));
+    assert_eq!(aula(&args, tmp.path()).status.code(), Some(0));
+
+    // Interrupted once the first student is in the log.
+    let part = tmp.path().join("part");
+    let mut args = vec![
+        "grade".to_owned(),
+        r.clone(),
+        "--out".into(),
+        part.display().to_string(),
+    ];
+    args.extend(["-j".to_owned(), "1".to_owned()]);
+    args.extend(subs.iter().cloned());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(&args)
+        .env("LANG", "en_US.UTF-8")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = part.join("grading-log.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    while std::fs::read_to_string(&log).map_or(0, |t| t.lines().count()) < 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let kept = std::fs::read_to_string(&log).unwrap().lines().count() - 1;
+    assert!((1..4).contains(&kept), "{kept} students kept");
+    assert!(!part.join("grades.csv").exists());
+
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.push("--resume");
+    let resumed = aula(&args, tmp.path());
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(resumed.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{kept} students were already graded")),
+        "{stderr}"
+    );
+    for file in [
+        "grades.csv",
+        "grades.json",
+        "feedback/ana.md",
+        "feedback/davi.md",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(whole.join(file)).unwrap(),
+            std::fs::read_to_string(part.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn an_unusable_reference_or_command_line_exits_2_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain.md");
+    std::fs::write(
+        &plain,
+        "```rust,server,exercise=x\n```\n\n```rust,client,exercise=x\n```\n",
+    )
+    .unwrap();
+    let ana = root().join("tests/fixtures/grade/subs/ana.md");
+    let cases: Vec<Vec<String>> = vec![
+        vec![
+            "grade".into(),
+            plain.display().to_string(),
+            ana.display().to_string(),
+        ],
+        vec![
+            "grade".into(),
+            root()
+                .join("tests/fixtures/malformed")
+                .display()
+                .to_string(),
+            ana.display().to_string(),
+        ],
+        vec![
+            "grade".into(),
+            reference().display().to_string(),
+            "no/such/submission.md".into(),
+        ],
+        vec!["grade".into(), reference().display().to_string()],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ran = aula(&args, tmp.path());
+        assert_eq!(
+            ran.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+    assert!(!tmp.path().join("grades").exists());
+}
+
+#[test]
+fn a_confined_process_reads_only_what_its_rules_allow() {
+    // aula confines itself when AULA_CONFINE names a rules file, as each
+    // context's child does; `aula student` then reads a lesson or fails.
+    let tmp = tempfile::tempdir().unwrap();
+    let lesson = tmp.path().join("l.md");
+    std::fs::write(&lesson, "# x\n").unwrap();
+    std::fs::create_dir(tmp.path().join("out")).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let rules = |read: Vec<PathBuf>| {
+        let path = tmp.path().join("rules.json");
+        let mut read = read;
+        read.extend(["/usr", "/lib", "/lib64", "/etc"].map(PathBuf::from));
+        read.push(PathBuf::from(env!("CARGO_BIN_EXE_aula")));
+        read.push(exe.clone());
+        let text = serde_json::json!({ "read": read, "write": [tmp.path().join("out")] });
+        std::fs::write(&path, text.to_string()).unwrap();
+        path
+    };
+    let student = |rules: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_aula"))
+            .args(["student", lesson.to_str().unwrap(), "--out"])
+            .arg(tmp.path().join("out"))
+            .env("AULA_CONFINE", rules)
+            .output()
+            .unwrap()
+    };
+    let denied = student(&rules(Vec::new()));
+    assert_eq!(denied.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
+    let allowed = student(&rules(vec![lesson.clone()]));
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    // A rules file that cannot be read confines nothing: the child refuses to run.
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, "{").unwrap();
+    assert_eq!(student(&broken).status.code(), Some(125));
+}
