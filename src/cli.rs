@@ -81,6 +81,10 @@ struct GradeArgs {
     /// case per check.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Grade one shard of the submissions (by student): `hash:M/N` or
+    /// `slice:M/N`; `aula merge --grades` puts the shards together.
+    #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]
+    partition: Option<Partition>,
     #[command(flatten)]
     exec: ExecArgs,
 }
@@ -154,12 +158,24 @@ struct RunArgs {
 
 #[derive(clap::Args, Debug)]
 struct MergeArgs {
-    /// JSON reports of the shards (`aula run --partition ... --format json`).
+    /// JSON reports of the shards (`aula run --partition ... --format json`),
+    /// or with --grades the output folders of `aula grade --partition`.
     #[arg(required = true)]
     reports: Vec<PathBuf>,
     /// Also write the merged JUnit XML report to this file.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
+    /// Merge grading shards' folders (grades.json, feedback/) into --out.
+    #[arg(long)]
+    grades: bool,
+    /// With --grades, the folder for the merged gradebook.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "grades",
+        requires = "grades"
+    )]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -511,6 +527,9 @@ fn bless(lessons: &[Lesson], finished: &crate::run::Finished, host: &str, add_mi
 }
 
 fn merge(args: MergeArgs) -> ExitCode {
+    if args.grades {
+        return merge_grades(&args);
+    }
     let mut reports = Vec::new();
     for path in &args.reports {
         let parsed = std::fs::read(path)
@@ -533,18 +552,40 @@ fn merge(args: MergeArgs) -> ExitCode {
     }
 }
 
+fn merge_grades(args: &MergeArgs) -> ExitCode {
+    let (book, grades) = match crate::grade::output::merge(&args.reports, &args.out) {
+        Ok(merged) => merged,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(path) = &args.junit {
+        let value: serde_json::Value =
+            serde_json::from_str(&crate::grade::output::json(&book, &grades)).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, report::ci::grades_junit(&value)) {
+            return usage_error(format!("{}: {e}", path.display()));
+        }
+    }
+    let lang = crate::i18n::from_env();
+    print!(
+        "{}",
+        crate::grade::human::table(&book.exercises, &grades, lang)
+    );
+    let runner_failed = grades.iter().any(|g| g.status == "error");
+    ExitCode::from(if runner_failed { EXIT_FAIL } else { EXIT_PASS })
+}
+
 impl ExecArgs {
     /// An engine for these options, the cache, and how many jobs. Call it
     /// before any thread starts: it points TMPDIR into the run's scratch
     /// folder.
     fn start(&self) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
-        self.start_with(self.isolate, None)
+        self.start_with(if self.isolate { 1 } else { 0 }, None)
     }
 
-    /// Like [`ExecArgs::start`], isolated or not, and confined for grading.
+    /// Like [`ExecArgs::start`], with `namespaces` private networks (lanes;
+    /// 0: not isolated), and confined for grading.
     fn start_with(
         &self,
-        isolate: bool,
+        namespaces: usize,
         confinement: Option<crate::exec::confine::Confinement>,
     ) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
         let cache = if self.no_cache {
@@ -559,17 +600,17 @@ impl ExecArgs {
         // leaves them where the next run's clean-up removes them.
         unsafe { std::env::set_var("TMPDIR", scratch.tmp()) };
         sandbox::become_subreaper();
-        let netns = if isolate {
+        let mut netns = Vec::new();
+        for _ in 0..namespaces {
             match Netns::create() {
-                Ok(ns) => Some(std::sync::Arc::new(ns)),
+                Ok(ns) => netns.push(std::sync::Arc::new(ns)),
                 Err(e) => {
                     eprintln!("warning: --isolate: {e:#}; running without network isolation");
-                    None
+                    netns.clear();
+                    break;
                 }
             }
-        } else {
-            None
-        };
+        }
         let engine = Engine::new(self.options(), scratch, netns, confinement)?;
         Ok((engine, cache, jobs))
     }
@@ -729,17 +770,38 @@ fn grade(args: GradeArgs) -> ExitCode {
             max_tasks: args.exec.max_processes.unwrap_or(128).max(16),
         })
     };
+    let inputs = crate::plan::inputs(
+        std::slice::from_ref(&reference),
+        &format!(
+            "{:?}\nunsandboxed: {}",
+            args.exec.options(),
+            args.unsandboxed
+        ),
+    );
+    let all_students: Vec<String> = subs.iter().map(|s| s.student.clone()).collect();
+    let subs: Vec<grade::submission::Submission> = match args.partition {
+        Some(p) => subs
+            .into_iter()
+            .zip(p.select(&all_students))
+            .filter(|(_, keep)| *keep)
+            .map(|(s, _)| s)
+            .collect(),
+        None => subs,
+    };
+    let book = output::Gradebook::of(
+        &reference,
+        output::BatchInfo {
+            aula: env!("CARGO_PKG_VERSION").to_owned(),
+            inputs: inputs.clone(),
+            partition: args.partition.map(|p| p.to_string()),
+            all_students,
+        },
+    );
     let header = output::LogHeader {
         aula: env!("CARGO_PKG_VERSION").to_owned(),
         reference: reference.path.display().to_string(),
-        inputs: crate::plan::inputs(
-            std::slice::from_ref(&reference),
-            &format!(
-                "{:?}\nunsandboxed: {}",
-                args.exec.options(),
-                args.unsandboxed
-            ),
-        ),
+        inputs,
+        partition: args.partition.map(|p| p.to_string()),
     };
     let (mut log, kept) = match output::Log::open(&args.out, &header, args.resume) {
         Ok(opened) => opened,
@@ -769,7 +831,14 @@ fn grade(args: GradeArgs) -> ExitCode {
             )
         );
     }
-    let (engine, _, jobs) = match args.exec.start_with(!args.unsandboxed, confinement) {
+    // A network namespace per worker: submissions graded at the same time
+    // never share a loopback.
+    let lanes = if args.unsandboxed {
+        0
+    } else {
+        args.exec.jobs.map_or_else(default_jobs, usize::from)
+    };
+    let (engine, _, jobs) = match args.exec.start_with(lanes, confinement) {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
@@ -778,7 +847,10 @@ fn grade(args: GradeArgs) -> ExitCode {
     let begun = std::time::Instant::now();
     let mut graded = kept;
     if !rest.is_empty() {
-        engine.warm(1 + 2 * jobs.min(rest.len()));
+        // Lane 0 also runs the reference's plain cells.
+        for lane in 0..jobs.min(rest.len()) {
+            engine.warm_lane(lane, if lane == 0 { 3 } else { 2 });
+        }
         let keys = Keys::new(String::new(), None);
         let plain = crate::run::plain(&engine, &reference, &keys, &cancel);
         let batch = grade::Batch {
@@ -815,26 +887,23 @@ fn grade(args: GradeArgs) -> ExitCode {
         return ExitCode::from(Signals::exit_status(signal));
     }
     graded.sort_by(|a, b| a.grade.student.cmp(&b.grade.student));
-    let written = match output::write_all(&args.out, &reference, &graded) {
+    let written = match output::write_all(&args.out, &book, &graded) {
         Ok(w) => w,
         Err(e) => return usage_error(format!("{e:#}")),
     };
     let grades: Vec<grade::StudentGrade> = graded.iter().map(|g| g.grade.clone()).collect();
     if let Some(path) = &args.junit {
         let value: serde_json::Value =
-            serde_json::from_str(&output::json(&reference, &grades)).unwrap_or_default();
+            serde_json::from_str(&output::json(&book, &grades)).unwrap_or_default();
         if let Err(e) = std::fs::write(path, report::ci::grades_junit(&value)) {
             eprintln!("error: {}: {e}", path.display());
         }
     }
     match args.format {
-        Format::Json => print!("{}", output::json(&reference, &grades)),
+        Format::Json => print!("{}", output::json(&book, &grades)),
         Format::Human => {
-            print!("{}", grade::human::table(&reference, &grades, lang));
-            let max: u32 = grade::graded_exercises(&reference)
-                .iter()
-                .map(|(i, _)| reference.exercises[*i].points)
-                .sum();
+            print!("{}", grade::human::table(&book.exercises, &grades, lang));
+            let max = book.max_score;
             println!(
                 "\n{}",
                 rust_i18n::t!(

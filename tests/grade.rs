@@ -300,7 +300,7 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
 }
 
 #[test]
-fn an_interrupted_batch_resumes_to_the_files_of_an_uninterrupted_one() {
+fn an_interrupted_batch_resumes_and_shards_merge_to_the_files_of_an_uninterrupted_one() {
     let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = root().join("tests/fixtures/grade/subs");

@@ -163,6 +163,7 @@ const PORT_TRIES: usize = 3;
 /// Runs an exercise; `None` when the run was cancelled.
 pub fn run(
     engine: &Engine,
+    lane: usize,
     lesson: &Lesson,
     ex: &Exercise,
     replayable: &[Replay],
@@ -170,7 +171,7 @@ pub fn run(
 ) -> Result<Option<ExerciseObservation>> {
     for attempt_no in 1..=PORT_TRIES {
         let lease = ports::allocate()?;
-        let Some(obs) = attempt(engine, lesson, ex, replayable, lease.port, cancel)? else {
+        let Some(obs) = attempt(engine, lane, lesson, ex, replayable, lease.port, cancel)? else {
             return Ok(None);
         };
         if attempt_no == PORT_TRIES || !port_was_taken(&obs.server) || obs.bound {
@@ -191,6 +192,7 @@ fn port_was_taken(server: &CellObservation) -> bool {
 /// One run of the exercise on `port`. `None` when cancelled.
 fn attempt(
     engine: &Engine,
+    lane: usize,
     lesson: &Lesson,
     ex: &Exercise,
     replayable: &[Replay],
@@ -199,6 +201,7 @@ fn attempt(
 ) -> Result<Option<ExerciseObservation>> {
     let begun = Instant::now();
     let opts = &engine.options;
+    let lane = engine.lane(lane);
     let host = opts.host.clone();
     let inject = std::env::var(PANIC_INJECTION_ENV).is_ok_and(|id| id == ex.id);
 
@@ -213,8 +216,8 @@ fn attempt(
         Ok(Running::start(kernel, index, capture, map, panic))
     };
 
-    let mut server = start_cell(engine.pool.take()?, ex.server, false, inject)?;
-    let mut client = Some(start_cell(engine.pool.take()?, ex.clients[0], true, false)?);
+    let mut server = start_cell(lane.pool.take()?, ex.server, false, inject)?;
+    let mut client = Some(start_cell(lane.pool.take()?, ex.clients[0], true, false)?);
     let mut next_client = 1;
     let mut clients: Vec<CellObservation> = Vec::new();
     let spare: Option<Kernel>;
@@ -249,7 +252,7 @@ fn attempt(
                 *d += c.begun.elapsed();
             }
         }
-        if !bound && ports::is_bound(port, engine.netns_pid()) {
+        if !bound && ports::is_bound(port, lane.netns_pid()) {
             bound = true;
             if let Some(c) = &client {
                 c.capture.open_gate();
@@ -320,7 +323,7 @@ fn attempt(
     server.stop(Stop::Cleanup);
     let (server_kernel, server_observed) = server.join(opts.output_cap);
     for k in server_kernel.into_iter().chain(spare) {
-        engine.pool.give_back(k);
+        lane.pool.give_back(k);
     }
     if cancelled {
         return Ok(None);

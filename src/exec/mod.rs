@@ -66,39 +66,67 @@ impl Options {
 /// brings its own [`Cancel`].
 pub struct Engine {
     options: Options,
-    pool: pool::Pool,
+    lanes: Vec<Lane>,
     // Held so its folder lives as long as the engine.
     _scratch: Scratch,
     next_capture: AtomicUsize,
+}
+
+/// Contexts that share one network namespace. Grading gives each worker a
+/// lane of its own, so code of submissions graded at the same time never
+/// shares a loopback: one cannot connect to another's ports.
+struct Lane {
+    pool: pool::Pool,
     netns: Option<Arc<netns::Netns>>,
+}
+
+impl Lane {
+    /// A process in the namespace this lane's code runs in, when isolated.
+    fn netns_pid(&self) -> Option<i32> {
+        self.netns.as_ref().map(|n| n.pid())
+    }
 }
 
 impl Engine {
     /// `scratch`: the run's folder for captures and children's work.
-    /// `netns`: the namespace students' code runs in (`--isolate`).
+    /// `netns`: the namespaces students' code runs in (`--isolate`), a lane
+    /// each; none: one lane, not isolated.
     /// `confinement`: Landlock and a pids cgroup for students' code (grading).
     pub fn new(
         options: Options,
         scratch: Scratch,
-        netns: Option<Arc<netns::Netns>>,
+        netns: Vec<Arc<netns::Netns>>,
         confinement: Option<confine::Confinement>,
     ) -> Result<Engine> {
         // Room for the sentinel and evcxr's own lines beyond the cell's cap.
         let channel_cap = options.output_cap + 64 * 1024;
         let tmp_root = scratch.tmp();
         let tmp_root = tmp_root.canonicalize().unwrap_or(tmp_root);
+        let numbered = Arc::new(AtomicUsize::new(0));
+        let confinement = confinement.map(Arc::new);
+        let namespaces: Vec<Option<Arc<netns::Netns>>> = if netns.is_empty() {
+            vec![None]
+        } else {
+            netns.into_iter().map(Some).collect()
+        };
+        let lanes = namespaces
+            .into_iter()
+            .map(|netns| Lane {
+                pool: pool::Pool::new(pool::Spec {
+                    workdir: scratch.workdir(),
+                    tmp_root: tmp_root.clone(),
+                    channel_cap,
+                    limits: options.limits,
+                    opt_level: options.opt_level.clone(),
+                    netns: netns.clone(),
+                    confinement: confinement.clone(),
+                    numbered: Arc::clone(&numbered),
+                }),
+                netns,
+            })
+            .collect();
         Ok(Engine {
-            pool: pool::Pool::new(pool::Spec {
-                workdir: scratch.workdir(),
-                tmp_root,
-                channel_cap,
-                limits: options.limits,
-                opt_level: options.opt_level.clone(),
-                netns: netns.clone(),
-                confinement,
-                numbered: AtomicUsize::new(0),
-            }),
-            netns,
+            lanes,
             options,
             _scratch: scratch,
             next_capture: AtomicUsize::new(0),
@@ -112,12 +140,26 @@ impl Engine {
     /// Starts contexts in the background until `n` are idle or starting, so
     /// they are warm when needed.
     pub fn warm(&self, n: usize) {
-        self.pool.warm(n);
+        self.warm_lane(0, n);
+    }
+
+    /// Like [`Engine::warm`], in one lane.
+    pub fn warm_lane(&self, lane: usize, n: usize) {
+        self.lane(lane).pool.warm(n);
+    }
+
+    /// How many lanes (network namespaces) the engine has.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    fn lane(&self, lane: usize) -> &Lane {
+        &self.lanes[lane % self.lanes.len()]
     }
 
     /// How many evcxr contexts this engine has started.
     pub fn contexts_started(&self) -> usize {
-        self.pool.started()
+        self.lanes.iter().map(|l| l.pool.started()).sum()
     }
 
     /// A new capture folder in `kernel`'s working folder, the one place a
@@ -127,14 +169,9 @@ impl Engine {
         kernel.workdir().join(format!("{n:04}-{name}"))
     }
 
-    /// A process in the namespace students' code runs in, when isolated.
-    fn netns_pid(&self) -> Option<i32> {
-        self.netns.as_ref().map(|n| n.pid())
-    }
-
     /// Whether students' code runs in a private network namespace.
     pub fn isolated(&self) -> bool {
-        self.netns.is_some()
+        self.lanes[0].netns.is_some()
     }
 
     /// Runs a lesson's plain cells in order, in one context.
@@ -152,15 +189,30 @@ impl Engine {
         replay: &[Replay],
         cancel: &Cancel,
     ) -> Result<Option<ExerciseObservation>> {
-        exercise::run(self, lesson, ex, replay, cancel)
+        exercise::run(self, 0, lesson, ex, replay, cancel)
+    }
+
+    /// Like [`Engine::exercise`], in one lane.
+    pub fn exercise_in(
+        &self,
+        lane: usize,
+        lesson: &Lesson,
+        ex: &Exercise,
+        replay: &[Replay],
+        cancel: &Cancel,
+    ) -> Result<Option<ExerciseObservation>> {
+        exercise::run(self, lane, lesson, ex, replay, cancel)
     }
 
     /// Kills whatever a finished run left behind (a process that escaped its
     /// cell's process group), sparing the warm contexts and aula's own group
     /// (the namespace holder).
     pub fn sweep(&self) {
-        self.pool.settle();
-        let mut keep = self.pool.idle_groups();
+        let mut keep = Vec::new();
+        for lane in &self.lanes {
+            lane.pool.settle();
+            keep.extend(lane.pool.idle_groups());
+        }
         keep.push(rustix::process::getpgrp().as_raw_nonzero().get());
         sandbox::kill_descendants(&keep);
     }
@@ -170,8 +222,10 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // Contexts kill their process groups when dropped; the sweep catches
         // whatever escaped a group.
-        self.pool.settle();
-        self.pool.clear();
+        for lane in &self.lanes {
+            lane.pool.settle();
+            lane.pool.clear();
+        }
         sandbox::kill_descendants(&[]);
     }
 }

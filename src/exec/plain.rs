@@ -144,7 +144,7 @@ pub fn run(engine: &Engine, lesson: &Lesson, cancel: &Cancel) -> Vec<PlainRun> {
     if plain.is_empty() {
         return Vec::new();
     }
-    let mut kernel = match engine.pool.take() {
+    let mut kernel = match engine.lane(0).pool.take() {
         Ok(k) => k,
         Err(e) => {
             // Reported on each cell, so the run still says what it could not do.
@@ -184,7 +184,7 @@ pub fn run(engine: &Engine, lesson: &Lesson, cancel: &Cancel) -> Vec<PlainRun> {
             wrapped,
         });
     }
-    engine.pool.give_back(kernel);
+    engine.lane(0).pool.give_back(kernel);
     runs
 }
 

@@ -33,9 +33,9 @@ pub struct Spec {
     pub limits: Limits,
     pub opt_level: String,
     pub netns: Option<Arc<Netns>>,
-    pub confinement: Option<Confinement>,
-    /// Contexts numbered so far, for their folders' names.
-    pub numbered: AtomicUsize,
+    pub confinement: Option<Arc<Confinement>>,
+    /// Contexts numbered so far (across lanes), for their folders' names.
+    pub numbered: Arc<AtomicUsize>,
 }
 
 impl Spec {

@@ -8,7 +8,6 @@ use std::io::IsTerminal as _;
 use rust_i18n::t;
 
 use super::{Graded, StudentGrade};
-use crate::lesson::Lesson;
 
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
@@ -54,11 +53,8 @@ impl Progress {
 }
 
 /// The students × exercises table, then each check that did not pass.
-pub fn table(reference: &Lesson, grades: &[StudentGrade], lang: &str) -> String {
-    let ids: Vec<&str> = super::graded_exercises(reference)
-        .iter()
-        .map(|(i, _)| reference.exercises[*i].id.as_str())
-        .collect();
+pub fn table(exercises: &[String], grades: &[StudentGrade], lang: &str) -> String {
+    let ids: Vec<&str> = exercises.iter().map(String::as_str).collect();
     let mut header = vec![
         t!("grade.table_student", locale = lang).into_owned(),
         t!("grade.table_status", locale = lang).into_owned(),

@@ -307,7 +307,8 @@ pub struct Batch<'a> {
 impl Batch<'_> {
     /// Grades one submission; `None` when the batch was cancelled meanwhile
     /// (the student is then graded again by `--resume`).
-    pub fn grade(&self, sub: &Submission, cancel: &Cancel) -> Option<Graded> {
+    /// `lane`: the engine's lane (network namespace) this worker uses.
+    pub fn grade(&self, sub: &Submission, lane: usize, cancel: &Cancel) -> Option<Graded> {
         let graded = graded_exercises(self.reference);
         let max_score: u32 = graded
             .iter()
@@ -337,7 +338,7 @@ impl Batch<'_> {
             let mut messages = Vec::new();
             if let Some(sides) = &sides {
                 for &check in checks {
-                    let (g, m) = self.check(ex, sides, check, cancel, &mut grade.errors)?;
+                    let (g, m) = self.check(ex, sides, check, lane, cancel, &mut grade.errors)?;
                     results.push(g);
                     messages.push(m);
                 }
@@ -363,6 +364,7 @@ impl Batch<'_> {
         ex: &crate::lesson::Exercise,
         sides: &Sides,
         check: CheckKind,
+        lane: usize,
         cancel: &Cancel,
         errors: &mut Vec<String>,
     ) -> Option<(CheckGrade, Option<String>)> {
@@ -376,8 +378,13 @@ impl Batch<'_> {
             }
         }
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.engine
-                .exercise(&spliced.lesson, &spliced.exercise, &self.replay, cancel)
+            self.engine.exercise_in(
+                lane,
+                &spliced.lesson,
+                &spliced.exercise,
+                &self.replay,
+                cancel,
+            )
         }));
         let bounds = self.engine.options().bounds();
         let result = match ran {
@@ -468,7 +475,7 @@ pub fn run_all(
     let finished = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<Graded>();
-        for _ in 0..jobs.max(1).min(subs.len()) {
+        for lane in 0..jobs.max(1).min(subs.len()) {
             let tx = tx.clone();
             let next = &next;
             scope.spawn(move || {
@@ -478,7 +485,7 @@ pub fn run_all(
                         break;
                     }
                     let graded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        batch.grade(&subs[i], cancel)
+                        batch.grade(&subs[i], lane, cancel)
                     }));
                     let graded = match graded {
                         Ok(Some(g)) => g,

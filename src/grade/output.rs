@@ -24,6 +24,7 @@ pub struct LogHeader {
     pub aula: String,
     pub reference: String,
     pub inputs: String,
+    pub partition: Option<String>,
 }
 
 /// The log of a batch, open for appending.
@@ -91,14 +92,51 @@ pub fn number(x: f64) -> String {
     }
 }
 
+/// What a gradebook says besides its students: the reference, its graded
+/// exercises in lesson order, and (an extension of GRADE-FORMAT.md) the
+/// batch it came from, so shards can be merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gradebook {
+    pub reference: String,
+    pub exercises: Vec<String>,
+    pub max_score: u32,
+    pub run: BatchInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchInfo {
+    pub aula: String,
+    /// A digest of the reference and the options: shards of one batch agree.
+    pub inputs: String,
+    /// `hash:M/N` or `slice:M/N` for a shard; `null` for a whole batch.
+    pub partition: Option<String>,
+    /// Every student of the batch, sharded or not.
+    pub all_students: Vec<String>,
+}
+
+impl Gradebook {
+    pub fn of(reference: &Lesson, run: BatchInfo) -> Gradebook {
+        let graded = super::graded_exercises(reference);
+        Gradebook {
+            reference: reference.path.display().to_string(),
+            exercises: graded
+                .iter()
+                .map(|(i, _)| reference.exercises[*i].id.clone())
+                .collect(),
+            max_score: graded
+                .iter()
+                .map(|(i, _)| reference.exercises[*i].points)
+                .sum(),
+            run,
+        }
+    }
+}
+
 /// `grades.csv`: a header, then a row per student in name order.
-pub fn csv(reference: &Lesson, grades: &[StudentGrade]) -> String {
-    let ids: Vec<String> = super::graded_exercises(reference)
-        .iter()
-        .map(|(i, _)| reference.exercises[*i].id.clone())
-        .collect();
+pub fn csv(book: &Gradebook, grades: &[StudentGrade]) -> String {
+    let ids = &book.exercises;
     let mut out = String::from("student,status,score,max_score");
-    for id in &ids {
+    for id in ids {
         out.push(',');
         out.push_str(&csv_field(id));
     }
@@ -110,7 +148,7 @@ pub fn csv(reference: &Lesson, grades: &[StudentGrade]) -> String {
             number(g.score),
             g.max_score.to_string(),
         ];
-        for id in &ids {
+        for id in ids {
             let score = g
                 .exercises
                 .iter()
@@ -135,28 +173,39 @@ struct Summary {
 
 #[derive(Serialize)]
 struct GradesJson<'a> {
-    reference: String,
+    reference: &'a str,
     students: &'a [StudentGrade],
     summary: Summary,
+    exercises: &'a [String],
+    run: &'a BatchInfo,
 }
 
-/// `grades.json`, as GRADE-FORMAT.md shows it, its keys in that order.
-pub fn json(reference: &Lesson, grades: &[StudentGrade]) -> String {
-    let max_score = super::graded_exercises(reference)
-        .iter()
-        .map(|(i, _)| reference.exercises[*i].points)
-        .sum();
+/// `grades.json`, as GRADE-FORMAT.md shows it, its keys in that order, with
+/// `exercises` and `run` added.
+pub fn json(book: &Gradebook, grades: &[StudentGrade]) -> String {
     let doc = GradesJson {
-        reference: reference.path.display().to_string(),
+        reference: &book.reference,
         students: grades,
         summary: Summary {
             students: grades.len(),
             graded: grades.iter().filter(|g| g.status == "graded").count(),
             mean_score: mean(grades),
-            max_score,
+            max_score: book.max_score,
         },
+        exercises: &book.exercises,
+        run: &book.run,
     };
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+/// A `grades.json` read back, for merging shards.
+#[derive(Debug, Deserialize)]
+pub struct GradesFile {
+    pub reference: String,
+    pub students: Vec<StudentGrade>,
+    pub summary: serde_json::Value,
+    pub exercises: Vec<String>,
+    pub run: BatchInfo,
 }
 
 /// The mean score of a batch.
@@ -278,12 +327,12 @@ fn file_name(student: &str) -> String {
 
 /// Writes the gradebook and the feedback of `graded` (sorted by student).
 /// Feedback files of earlier batches in the folder are replaced.
-pub fn write_all(dir: &Path, reference: &Lesson, graded: &[Graded]) -> Result<Vec<PathBuf>> {
+pub fn write_all(dir: &Path, book: &Gradebook, graded: &[Graded]) -> Result<Vec<PathBuf>> {
     let grades: Vec<StudentGrade> = graded.iter().map(|g| g.grade.clone()).collect();
     let csv_path = dir.join("grades.csv");
     let json_path = dir.join("grades.json");
-    crate::lesson::write_atomically(&csv_path, &csv(reference, &grades))?;
-    crate::lesson::write_atomically(&json_path, &json(reference, &grades))?;
+    crate::lesson::write_atomically(&csv_path, &csv(book, &grades))?;
+    crate::lesson::write_atomically(&json_path, &json(book, &grades))?;
     let fb = dir.join("feedback");
     if let Ok(old) = std::fs::read_dir(&fb) {
         for e in old.flatten() {
@@ -298,6 +347,72 @@ pub fn write_all(dir: &Path, reference: &Lesson, graded: &[Graded]) -> Result<Ve
         crate::lesson::write_atomically(&path, &g.feedback)?;
     }
     Ok(vec![csv_path, json_path, fb])
+}
+
+/// Merges the output folders of a batch's shards into what one unsharded
+/// batch would have written: refused when they come from different aula
+/// versions or inputs, overlap, or leave a student out.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Gradebook, Vec<StudentGrade>), String> {
+    let mut shards = Vec::new();
+    for dir in dirs {
+        let path = dir.join("grades.json");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: GradesFile =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        shards.push((dir, file));
+    }
+    let (_, first) = shards.first().ok_or("no grade folders to merge")?;
+    let mut seen = std::collections::BTreeSet::new();
+    for (dir, shard) in &shards {
+        if shard.run.aula != first.run.aula || shard.run.inputs != first.run.inputs {
+            return Err(format!(
+                "{} comes from another aula or other inputs than {}; shards must come from one batch",
+                dir.display(),
+                shards[0].0.display()
+            ));
+        }
+        for s in &shard.students {
+            if !seen.insert(s.student.clone()) {
+                return Err(format!(
+                    "`{}` is in more than one folder: the shards overlap",
+                    s.student
+                ));
+            }
+        }
+    }
+    if let Some(missing) = first.run.all_students.iter().find(|s| !seen.contains(*s)) {
+        return Err(format!("no folder has `{missing}`: a shard is missing"));
+    }
+    let mut students: Vec<StudentGrade> = shards
+        .iter()
+        .flat_map(|(_, s)| s.students.clone())
+        .collect();
+    students.sort_by(|a, b| a.student.cmp(&b.student));
+    let book = Gradebook {
+        reference: first.reference.clone(),
+        exercises: first.exercises.clone(),
+        max_score: first.summary["max_score"].as_u64().unwrap_or(0) as u32,
+        run: BatchInfo {
+            partition: None,
+            ..first.run.clone()
+        },
+    };
+    let write = |path: PathBuf, text: &str| {
+        crate::lesson::write_atomically(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(out.join("feedback")).map_err(|e| format!("{}: {e}", out.display()))?;
+    write(out.join("grades.csv"), &csv(&book, &students))?;
+    write(out.join("grades.json"), &json(&book, &students))?;
+    for (dir, shard) in &shards {
+        for s in &shard.students {
+            let name = format!("{}.md", file_name(&s.student));
+            if let Ok(text) = std::fs::read_to_string(dir.join("feedback").join(&name)) {
+                write(out.join("feedback").join(&name), &text)?;
+            }
+        }
+    }
+    Ok((book, students))
 }
 
 #[cfg(test)]
