@@ -7,6 +7,9 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+mod support;
+use support::python;
+
 /// Runs that start evcxr contexts go one at a time: on a small machine,
 /// parallel compiles would only make each run slower and its timing noisier.
 static EVCXR: Mutex<()> = Mutex::new(());
@@ -954,36 +957,6 @@ fn hints_are_printed_by_exercise_id() {
         "{}",
         unknown.stderr
     );
-}
-
-/// Runs a Python snippet with `python3`; `None` when Python or the module
-/// it needs is missing on a developer's machine. CI installs them (`.ci/run`
-/// sets CI=true), so there a missing one fails the test.
-fn python(module: &str, script: &str, args: &[&str]) -> Option<String> {
-    let available = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert!(
-            std::env::var("CI").is_err(),
-            "python3 with `{module}` is needed in CI"
-        );
-        eprintln!("skipped: python3 with `{module}` is not installed");
-        return None;
-    }
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8(out.stdout).unwrap())
 }
 
 #[test]

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
+mod support;
+
 /// Batches start evcxr contexts: one at a time on a small machine.
 static EVCXR: Mutex<()> = Mutex::new(());
 
@@ -367,6 +369,98 @@ fn an_interrupted_batch_resumes_and_shards_merge_to_the_files_of_an_uninterrupte
             "{file}"
         );
     }
+
+    // Two shards graded at once, then merged, give the whole batch's files.
+    let shards: Vec<(PathBuf, std::process::Child)> = ["slice:1/2", "slice:2/2"]
+        .iter()
+        .enumerate()
+        .map(|(n, p)| {
+            let dir = tmp.path().join(format!("shard{n}"));
+            let child = Command::new(env!("CARGO_BIN_EXE_aula"))
+                .args(["grade", &r, "--out", dir.to_str().unwrap(), "-j", "1"])
+                .args(["--partition", p])
+                .args(&subs)
+                .env("LANG", "en_US.UTF-8")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (dir, child)
+        })
+        .collect();
+    let mut dirs = Vec::new();
+    for (dir, mut child) in shards {
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        dirs.push(dir.display().to_string());
+    }
+    let shard_csv = std::fs::read_to_string(tmp.path().join("shard0/grades.csv")).unwrap();
+    assert_eq!(shard_csv.lines().count(), 3, "{shard_csv}");
+    let merged = tmp.path().join("merged");
+    let junit = tmp.path().join("merged.xml");
+    let mut args = vec!["merge", "--grades", "--out", merged.to_str().unwrap()];
+    args.extend(["--junit", junit.to_str().unwrap()]);
+    args.extend(dirs.iter().map(String::as_str));
+    let ran = aula(&args, tmp.path());
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    for file in [
+        "grades.csv",
+        "grades.json",
+        "feedback/bruno.md",
+        "feedback/gabi.md",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(whole.join(file)).unwrap(),
+            std::fs::read_to_string(merged.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // The merged JUnit loads in a real consumer: a suite per student.
+    let script = r#"
+import sys
+from junitparser import JUnitXml, Failure
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    print("suite", suite.name, suite.tests, suite.failures)
+    for case in suite:
+        for r in case.result:
+            if isinstance(r, Failure):
+                print("failure", case.name, r.type)
+"#;
+    if let Some(parsed) = support::python("junitparser", script, &[junit.to_str().unwrap()]) {
+        assert_eq!(parsed.matches("suite ").count(), 4, "{parsed}");
+        assert!(parsed.contains("suite ana 3 0"), "{parsed}");
+        assert!(
+            parsed.contains("failure davi::shout::server compile_error"),
+            "{parsed}"
+        );
+        assert!(
+            parsed.contains("failure gabi::shout::client missing"),
+            "{parsed}"
+        );
+    }
+    // Overlapping shards, or a missing one, are refused.
+    let overlap = tmp.path().join("overlap");
+    let o = overlap.to_str().unwrap();
+    let ran = aula(
+        &[
+            "merge",
+            "--grades",
+            "--out",
+            o,
+            &dirs[0],
+            whole.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(ran.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ran.stderr).contains("overlap"));
+    let ran = aula(&["merge", "--grades", "--out", o, &dirs[0]], tmp.path());
+    assert_eq!(ran.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ran.stderr).contains("a shard is missing"));
 }
 
 #[test]
