@@ -853,10 +853,35 @@ fn grade(args: GradeArgs) -> ExitCode {
         }
         let keys = Keys::new(String::new(), None);
         let plain = crate::run::plain(&engine, &reference, &keys, &cancel);
+        let replay = crate::plan::replay_of(&plain);
+        // Every cell of a graded exercise that is the reference's in some
+        // check: compiled once here, not once per student.
+        let halves: Vec<usize> = grade::graded_exercises(&reference)
+            .iter()
+            .flat_map(|(i, _)| reference.exercises[*i].cells())
+            .collect();
+        let (natives, _) = crate::exec::native::Natives::build(
+            &reference,
+            &halves,
+            &replay,
+            &engine.natives_dir(),
+            &engine.options().opt_level,
+            jobs.max(2),
+        );
+        eprintln!(
+            "{}",
+            rust_i18n::t!(
+                "grade.natives",
+                locale = lang,
+                n = natives.len(),
+                total = halves.len()
+            )
+        );
         let batch = grade::Batch {
             reference: &reference,
             engine: &engine,
-            replay: crate::plan::replay_of(&plain),
+            replay,
+            natives,
             lang,
         };
         let progress = grade::human::Progress::new(rest.len(), lang);

@@ -147,6 +147,11 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
     let stdout = String::from_utf8_lossy(&ran.stdout);
     let stderr = String::from_utf8_lossy(&ran.stderr);
     assert_eq!(ran.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The reference's halves are compiled once for the whole batch.
+    assert!(
+        stderr.contains("compiled 5 of the reference's 5 halves once for the batch"),
+        "{stderr}"
+    );
 
     // Right servers and clients written otherwise than the reference pass;
     // each wrong side loses its share alone; missing sides are `missing`;

@@ -75,6 +75,10 @@ impl Capture {
     }
 
     /// The folder as the cell's code names it.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn dir_str(&self) -> String {
         self.dir.to_string_lossy().into_owned()
     }

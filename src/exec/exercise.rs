@@ -12,6 +12,7 @@ use anyhow::Result;
 
 use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer};
+use super::native::Natives;
 use super::plain::{Replay, push_cell};
 use super::source::{CodeLine, SourceMap};
 use super::{COMPILE_LIMIT, Cancel, Engine, ports, runtime};
@@ -25,13 +26,24 @@ const POLL: Duration = Duration::from_millis(5);
 /// that exercise's `crashed` verdict and nothing more.
 pub const PANIC_INJECTION_ENV: &str = "AULA_TEST_PANIC_IN_EXERCISE";
 
-/// A cell's evaluation, running on its own thread with its context. Dropped
-/// before it ends, it kills the cell's process group.
+/// How a cell runs: evaluated by evcxr on a thread of its own with its
+/// context, or a reference's half compiled beforehand, as a process.
+enum Exec {
+    Evcxr {
+        killer: Killer,
+        thread: Option<JoinHandle<(Kernel, Result<(), EvalError>)>>,
+    },
+    Native {
+        child: std::sync::Mutex<std::process::Child>,
+        status: std::sync::Mutex<Option<std::process::ExitStatus>>,
+    },
+}
+
+/// A running cell. Dropped before it ends, it kills the cell's process group.
 struct Running {
     cell: usize,
     capture: Capture,
-    killer: Killer,
-    thread: Option<JoinHandle<(Kernel, Result<(), EvalError>)>>,
+    exec: Exec,
     stopped: Option<Stop>,
     begun: Instant,
 }
@@ -58,42 +70,136 @@ impl Running {
         Running {
             cell,
             capture,
-            killer,
-            thread: Some(thread),
+            exec: Exec::Evcxr {
+                killer,
+                thread: Some(thread),
+            },
             stopped: None,
             begun: Instant::now(),
         }
     }
 
+    /// Starts a compiled half in the lane's namespace, in a process group of
+    /// its own, ended by the kernel if the thread that started it dies.
+    fn start_native(
+        bin: &std::path::Path,
+        cell: usize,
+        capture: Capture,
+        run: (&str, u16, bool),
+        limits: super::sandbox::Limits,
+        netns: Option<&super::netns::Netns>,
+    ) -> Result<Running> {
+        use std::os::unix::process::CommandExt as _;
+        let (host, port, gate) = run;
+        let mut command = std::process::Command::new(bin);
+        command
+            .arg(capture.dir_str())
+            .arg(host)
+            .arg(port.to_string())
+            .arg(if gate { "1" } else { "0" })
+            .current_dir(capture.dir())
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        limits.apply_to(&mut command);
+        // SAFETY: one prctl(2): async-signal-safe, nothing allocated.
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))
+                .map_err(Into::into)
+            });
+        }
+        if let Some(ns) = netns {
+            ns.enter_in(&mut command)?;
+        }
+        let child = command.spawn()?;
+        Ok(Running {
+            cell,
+            capture,
+            exec: Exec::Native {
+                child: std::sync::Mutex::new(child),
+                status: std::sync::Mutex::new(None),
+            },
+            stopped: None,
+            begun: Instant::now(),
+        })
+    }
+
     fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        match &self.exec {
+            Exec::Evcxr { thread, .. } => thread.as_ref().is_none_or(|t| t.is_finished()),
+            Exec::Native { child, status } => {
+                let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+                if status.is_none() {
+                    let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
+                    *status = child.try_wait().ok().flatten();
+                }
+                status.is_some()
+            }
+        }
+    }
+
+    fn kill(&self) {
+        match &self.exec {
+            Exec::Evcxr { killer, .. } => killer.kill(),
+            Exec::Native { child, .. } => {
+                let pid = child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32;
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
     }
 
     fn stop(&mut self, why: Stop) {
         if self.stopped.is_none() && !self.is_finished() {
             self.stopped = Some(why);
-            self.killer.kill();
+            self.kill();
         }
     }
 
-    /// Waits for the evaluation to return: the caller has made sure it ends
-    /// (it finished, or it was killed and evcxr notices at once). The kernel
-    /// is lost when evcxr panicked; the panic is the cell's ending.
+    /// Waits for the cell to end: the caller has made sure it does (it
+    /// finished, or it was killed). The kernel is lost when evcxr panicked;
+    /// the panic is the cell's ending. A compiled half has no kernel.
     fn join(mut self, cap: usize) -> (Option<Kernel>, CellObservation) {
-        let joined = self.thread.take().expect("joined once").join();
-        let (kernel, ending) = match joined {
-            Ok((kernel, Ok(()))) => (Some(kernel), Ending::Returned),
-            Ok((kernel, Err(e))) => (Some(kernel), e.into_ending()),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                (
-                    None,
-                    Ending::RunnerFailed(format!("evcxr panicked: {what}")),
-                )
+        let (kernel, ending) = match &mut self.exec {
+            Exec::Evcxr { thread, .. } => match thread.take().expect("joined once").join() {
+                Ok((kernel, Ok(()))) => (Some(kernel), Ending::Returned),
+                Ok((kernel, Err(e))) => (Some(kernel), e.into_ending()),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    (
+                        None,
+                        Ending::RunnerFailed(format!("evcxr panicked: {what}")),
+                    )
+                }
+            },
+            Exec::Native { child, status } => {
+                let known = *status.get_mut().unwrap_or_else(|e| e.into_inner());
+                let status = known.or_else(|| {
+                    child
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .wait()
+                        .ok()
+                });
+                // A panic unwinds out of `main` (status 101) after the
+                // runtime recorded it: like a cell whose eval returned.
+                let panicked =
+                    status.and_then(|s| s.code()) == Some(101) && !self.capture.faults().is_empty();
+                let ending = match status {
+                    Some(s) if s.success() || panicked => Ending::Returned,
+                    Some(s) => Ending::Died(s.to_string()),
+                    None => Ending::RunnerFailed("lost the reference's process".to_owned()),
+                };
+                (None, ending)
             }
         };
         let stdout = self.capture.stdout(cap);
@@ -116,7 +222,11 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if !self.is_finished() {
-            self.killer.kill();
+            self.kill();
+        }
+        if let Exec::Native { child, .. } = &self.exec {
+            // Reaped, so it does not linger as a zombie.
+            let _ = child.lock().unwrap_or_else(|e| e.into_inner()).try_wait();
         }
     }
 }
@@ -167,11 +277,21 @@ pub fn run(
     lesson: &Lesson,
     ex: &Exercise,
     replayable: &[Replay],
+    natives: &Natives,
     cancel: &Cancel,
 ) -> Result<Option<ExerciseObservation>> {
     for attempt_no in 1..=PORT_TRIES {
         let lease = ports::allocate()?;
-        let Some(obs) = attempt(engine, lane, lesson, ex, replayable, lease.port, cancel)? else {
+        let Some(obs) = attempt(
+            engine,
+            lane,
+            lesson,
+            ex,
+            (replayable, natives),
+            lease.port,
+            cancel,
+        )?
+        else {
             return Ok(None);
         };
         if attempt_no == PORT_TRIES || !port_was_taken(&obs.server) || obs.bound {
@@ -195,7 +315,7 @@ fn attempt(
     lane: usize,
     lesson: &Lesson,
     ex: &Exercise,
-    replayable: &[Replay],
+    (replayable, natives): (&[Replay], &Natives),
     port: u16,
     cancel: &Cancel,
 ) -> Result<Option<ExerciseObservation>> {
@@ -205,22 +325,49 @@ fn attempt(
     let host = opts.host.clone();
     let inject = std::env::var(PANIC_INJECTION_ENV).is_ok_and(|id| id == ex.id);
 
-    let start_cell = |kernel, index: usize, gate, panic| -> Result<Running> {
-        let name = if index == ex.server {
+    let name = |index: usize| {
+        if index == ex.server {
             format!("{}-server", ex.id)
         } else {
             format!("{}-client", ex.id)
-        };
-        let capture = Capture::create(engine.capture_dir(&kernel, &name))?;
+        }
+    };
+    let start_cell = |kernel, index: usize, gate, panic| -> Result<Running> {
+        let capture = Capture::create(engine.capture_dir(&kernel, &name(index)))?;
         let map = cell_code(lesson, replayable, index, &capture, gate, &host, port);
         Ok(Running::start(kernel, index, capture, map, panic))
     };
+    // A reference's compiled half where there is one; otherwise a context,
+    // the spare one (reset) when there is one.
+    let start =
+        |index: usize, gate: bool, panic: bool, spare: &mut Option<Kernel>| -> Result<Running> {
+            if let Some(bin) = natives.get(index).filter(|_| !panic) {
+                let capture = Capture::create(engine.native_capture_dir(&name(index)))?;
+                let netns = lane.netns.as_deref();
+                return Running::start_native(
+                    bin,
+                    index,
+                    capture,
+                    (&host, port, gate),
+                    opts.limits,
+                    netns,
+                );
+            }
+            let kernel = match spare.take() {
+                Some(mut k) => {
+                    k.reset()?;
+                    k
+                }
+                None => lane.pool.take()?,
+            };
+            start_cell(kernel, index, gate, panic)
+        };
 
-    let mut server = start_cell(lane.pool.take()?, ex.server, false, inject)?;
-    let mut client = Some(start_cell(lane.pool.take()?, ex.clients[0], true, false)?);
+    let mut spare: Option<Kernel> = None;
+    let mut server = start(ex.server, false, inject, &mut spare)?;
+    let mut client = Some(start(ex.clients[0], true, false, &mut spare)?);
     let mut next_client = 1;
     let mut clients: Vec<CellObservation> = Vec::new();
-    let spare: Option<Kernel>;
     let mut deadline: Option<Instant> = None;
     let mut bound = false;
     let mut timed_out = false;
@@ -295,21 +442,19 @@ fn attempt(
                 || cancelled;
             clients.push(observed);
             let last = next_client == ex.clients.len();
-            match kernel {
-                Some(mut kernel) if !(fatal || timed_out || last) => {
-                    // Each client in a context of its own: a fresh child, so
-                    // nothing the previous client left running remains.
-                    kernel.reset()?;
-                    client = Some(start_cell(kernel, ex.clients[next_client], false, false)?);
-                    client_compiling = true;
-                    next_client += 1;
-                    continue;
-                }
-                kernel => {
-                    spare = kernel;
-                    break;
-                }
+            let lost = kernel.is_none() && natives.get(ex.clients[next_client - 1]).is_none();
+            if let Some(k) = kernel {
+                spare = Some(k);
             }
+            if fatal || timed_out || last || lost {
+                break;
+            }
+            // Each client in a context of its own: a fresh child, so
+            // nothing the previous client left running remains.
+            client = Some(start(ex.clients[next_client], false, false, &mut spare)?);
+            client_compiling = true;
+            next_client += 1;
+            continue;
         }
         std::thread::sleep(POLL);
     }

@@ -7,6 +7,7 @@ pub mod confine;
 mod exercise;
 pub mod kernel;
 pub mod lifecycle;
+pub mod native;
 pub mod netns;
 mod plain;
 mod pool;
@@ -67,8 +68,8 @@ impl Options {
 pub struct Engine {
     options: Options,
     lanes: Vec<Lane>,
-    // Held so its folder lives as long as the engine.
-    _scratch: Scratch,
+    // Its folder lives as long as the engine.
+    scratch: Scratch,
     next_capture: AtomicUsize,
 }
 
@@ -128,7 +129,7 @@ impl Engine {
         Ok(Engine {
             lanes,
             options,
-            _scratch: scratch,
+            scratch,
             next_capture: AtomicUsize::new(0),
         })
     }
@@ -162,6 +163,18 @@ impl Engine {
         self.lanes.iter().map(|l| l.pool.started()).sum()
     }
 
+    /// A folder for the reference's compiled halves (grading).
+    pub fn natives_dir(&self) -> PathBuf {
+        self.scratch.path().join("natives")
+    }
+
+    /// A new capture folder for a compiled half, outside every context's
+    /// working folder.
+    fn native_capture_dir(&self, name: &str) -> PathBuf {
+        let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
+        self.scratch.path().join(format!("{n:04}-{name}"))
+    }
+
     /// A new capture folder in `kernel`'s working folder, the one place a
     /// confined child may write.
     fn capture_dir(&self, kernel: &kernel::Kernel, name: &str) -> PathBuf {
@@ -189,19 +202,28 @@ impl Engine {
         replay: &[Replay],
         cancel: &Cancel,
     ) -> Result<Option<ExerciseObservation>> {
-        exercise::run(self, 0, lesson, ex, replay, cancel)
+        exercise::run(
+            self,
+            0,
+            lesson,
+            ex,
+            replay,
+            &native::Natives::none(),
+            cancel,
+        )
     }
 
-    /// Like [`Engine::exercise`], in one lane.
+    /// Like [`Engine::exercise`], in one lane, with the cells `natives` has
+    /// run from their compiled programs.
     pub fn exercise_in(
         &self,
         lane: usize,
         lesson: &Lesson,
         ex: &Exercise,
-        replay: &[Replay],
+        (replay, natives): (&[Replay], &native::Natives),
         cancel: &Cancel,
     ) -> Result<Option<ExerciseObservation>> {
-        exercise::run(self, lane, lesson, ex, replay, cancel)
+        exercise::run(self, lane, lesson, ex, replay, natives, cancel)
     }
 
     /// Kills whatever a finished run left behind (a process that escaped its

@@ -300,6 +300,8 @@ pub struct Batch<'a> {
     pub engine: &'a Engine,
     /// The reference's plain cells that ran through, run once for the batch.
     pub replay: Vec<Replay>,
+    /// The reference's halves, compiled once for the batch.
+    pub natives: crate::exec::native::Natives,
     /// The language of feedback.
     pub lang: &'a str,
 }
@@ -377,12 +379,15 @@ impl Batch<'_> {
                 return Some(refused(&spliced, index, check, &construct, self.lang));
             }
         }
+        // The student's cells run from their own code, in a context; the
+        // rest from the reference's compiled halves.
+        let natives = self.natives.without(&spliced.students_cells);
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.engine.exercise_in(
                 lane,
                 &spliced.lesson,
                 &spliced.exercise,
-                &self.replay,
+                (&self.replay, &natives),
                 cancel,
             )
         }));
