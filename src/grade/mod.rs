@@ -561,6 +561,65 @@ mod tests {
         }
     }
 
+    fn result_of(spliced: &Spliced, verdicts: &[Verdict]) -> ExerciseResult {
+        let ex = &spliced.exercise;
+        let cells = ex
+            .cells()
+            .zip(verdicts)
+            .enumerate()
+            .map(|(k, (cell, &v))| {
+                let role = match k {
+                    0 => crate::outcome::Role::Server,
+                    k => crate::outcome::Role::Client(k - 1),
+                };
+                let mut c = crate::outcome::CellResult::new(cell, Some(role), v);
+                c.diff = (v == Verdict::Mismatch).then(|| format!("diff of cell {cell}\n"));
+                c
+            })
+            .collect();
+        ExerciseResult {
+            id: ex.id.clone(),
+            verdict: Verdict::Mismatch,
+            cause: None,
+            decided_by: None,
+            cells,
+            points: 1,
+            duration: std::time::Duration::ZERO,
+            port: None,
+            cached: false,
+        }
+    }
+
+    #[test]
+    fn nothing_of_a_hidden_client_or_of_what_ran_after_it_is_shown() {
+        let reference = crate::lesson::parse(
+            std::path::Path::new("ref.md"),
+            "```rust,server,exercise=e\n// BEGIN SOLUTION\n// END SOLUTION\n```\n\n\
+             ```rust,client,exercise=e\n```\n\n\
+             ```rust,client,exercise=e,hidden\n```\n\n\
+             ```rust,client,exercise=e\n```\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ana.md");
+        std::fs::write(&path, "```rust,server,exercise=e\nprintln!(\"x\");\n```\n").unwrap();
+        let sides = submission::read(&path).unwrap();
+        let ex = &reference.exercises[0];
+        let spliced = submission::splice(&reference, ex, &sides, CheckKind::Server).unwrap();
+        let m = Verdict::Mismatch;
+        // Server, visible client, hidden client, a visible client after it.
+        let r = result_of(&spliced, &[m, m, m, m]);
+        assert_eq!(shown_cells(&spliced, &r), vec![false, true, false, false]);
+        let (grade, _) = check_grade(CheckKind::Server, &spliced, &r, "en");
+        let diff = grade.diff.unwrap();
+        assert_eq!(diff, format!("diff of cell {}\n", ex.clients[0]));
+        assert!(grade.tests.iter().any(|t| t.test == "hidden test 1"));
+        // When the hidden client never ran, the server's output is shown.
+        let s = Verdict::Skipped;
+        let r = result_of(&spliced, &[m, m, s, s]);
+        assert_eq!(shown_cells(&spliced, &r), vec![true, true, false, true]);
+    }
+
     #[test]
     fn the_port_of_a_run_is_written_port_but_other_numbers_stay() {
         assert_eq!(

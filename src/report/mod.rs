@@ -44,8 +44,9 @@ impl Reporter for Reporters {
 
 /// A cell of an exercise, as a reader names it: `the server (line 58)`,
 /// `client 2 (line 84)`; `client 1 (ana.md:41)` when the cell comes from
-/// another file than the lesson (a graded submission), and only `hidden
-/// test 1` for a hidden client when the lesson conceals them.
+/// another file than the lesson (a graded submission) or the lesson is a
+/// grading check, and only `hidden test 1` for a hidden client when the
+/// lesson conceals them.
 pub fn who(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
     let c = lesson.cell(cell.cell);
     let line = c.line();
@@ -68,7 +69,9 @@ pub fn who(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
         (_, Some(Role::Client(k))) => k + 1,
         _ => 0,
     };
-    if c.origin.path() != lesson.path {
+    // In grading, a check mixes the student's cells and the reference's:
+    // each is named with its file.
+    if c.origin.path() != lesson.path || lesson.conceal_hidden {
         let file = c
             .origin
             .path()
