@@ -93,6 +93,14 @@ pub struct StudentGrade {
     pub exercises: Vec<ExerciseGrade>,
 }
 
+/// What a check says in the feedback's language: its message and the
+/// names of the tests it ran.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Local {
+    pub message: Option<String>,
+    pub tests: Vec<String>,
+}
+
 /// A student's grade with the feedback written for them, as the results
 /// log keeps it: everything the outputs are made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +131,7 @@ pub fn exercise_score(points: u32, checks: &[CheckGrade]) -> f64 {
     round2(share * checks.iter().filter(|c| c.passed()).count() as f64)
 }
 
-fn missing(check: CheckKind, lang: &str) -> (CheckGrade, Option<String>) {
+fn missing(check: CheckKind, lang: &str) -> (CheckGrade, Local) {
     let grade = CheckGrade {
         check: check.as_str().to_owned(),
         verdict: "missing".to_owned(),
@@ -132,8 +140,14 @@ fn missing(check: CheckKind, lang: &str) -> (CheckGrade, Option<String>) {
         compiler: None,
         tests: Vec::new(),
     };
-    let local = t!("grade.missing", locale = lang, check = check.as_str()).into_owned();
-    (grade, Some(local))
+    let message = t!("grade.missing", locale = lang, check = check.as_str()).into_owned();
+    (
+        grade,
+        Local {
+            message: Some(message),
+            tests: Vec::new(),
+        },
+    )
 }
 
 /// The message of a check that did not pass, in `lang`. A hidden client
@@ -202,7 +216,7 @@ fn check_grade(
     spliced: &Spliced,
     r: &ExerciseResult,
     lang: &str,
-) -> (CheckGrade, Option<String>) {
+) -> (CheckGrade, Local) {
     let lesson = &spliced.lesson;
     let shown = shown_cells(spliced, r);
     let visible = || {
@@ -257,7 +271,15 @@ fn check_grade(
         compiler: (!compiler.is_empty()).then_some(compiler),
         tests,
     };
-    (grade, say(lang))
+    let local = Local {
+        message: say(lang),
+        tests: r
+            .cells
+            .iter()
+            .map(|c| report::who(lesson, c, lang))
+            .collect(),
+    };
+    (grade, local)
 }
 
 /// `text` with the check's port, which differs from run to run, written
@@ -325,7 +347,7 @@ impl Batch<'_> {
             errors: Vec::new(),
             exercises: Vec::new(),
         };
-        let mut local: Vec<Vec<Option<String>>> = Vec::new();
+        let mut local: Vec<Vec<Local>> = Vec::new();
         let sides = match submission::read(&sub.path) {
             Ok(s) => Some(s),
             Err(reasons) => {
@@ -369,7 +391,7 @@ impl Batch<'_> {
         lane: usize,
         cancel: &Cancel,
         errors: &mut Vec<String>,
-    ) -> Option<(CheckGrade, Option<String>)> {
+    ) -> Option<(CheckGrade, Local)> {
         let Some(spliced) = submission::splice(self.reference, ex, sides, check) else {
             return Some(missing(check, self.lang));
         };
@@ -429,7 +451,7 @@ fn refused(
     check: CheckKind,
     construct: &str,
     lang: &str,
-) -> (CheckGrade, Option<String>) {
+) -> (CheckGrade, Local) {
     let role = if index == spliced.exercise.server {
         crate::outcome::Role::Server
     } else {
@@ -463,7 +485,11 @@ fn refused(
             verdict: Verdict::CompileError.as_str().to_owned(),
         }],
     };
-    (grade, Some(say(lang)))
+    let local = Local {
+        message: Some(say(lang)),
+        tests: vec![report::who(&spliced.lesson, &cell, lang)],
+    };
+    (grade, local)
 }
 
 /// Grades `subs` on `jobs` workers, handing each finished student to

@@ -218,11 +218,11 @@ pub fn mean(grades: &[StudentGrade]) -> f64 {
 
 /// A student's feedback: the score, each exercise's checks with verdicts,
 /// messages, diffs and compiler errors at the student's own lines, and the
-/// hint of each exercise that did not pass. `local` holds each check's
-/// message in the feedback's language.
+/// hint of each exercise that did not pass. `local` holds what each check
+/// says in the feedback's language.
 pub fn feedback(
     grade: &StudentGrade,
-    local: &[Vec<Option<String>>],
+    local: &[Vec<super::Local>],
     reference: &Lesson,
     lang: &str,
 ) -> String {
@@ -275,15 +275,19 @@ pub fn feedback(
                 t!("grade.check_client", locale = l)
             };
             let _ = writeln!(out, "- {mark} {name}: `{}`", check.verdict);
-            let message = local
-                .get(k)
-                .and_then(|m| m.get(c).cloned().flatten())
-                .or_else(|| check.message.clone());
-            if let Some(m) = message {
+            let said = local.get(k).and_then(|m| m.get(c));
+            if let Some(m) = said
+                .and_then(|s| s.message.clone())
+                .or_else(|| check.message.clone())
+            {
                 let _ = writeln!(out, "  {m}");
             }
-            for test in &check.tests {
-                let _ = writeln!(out, "  - {}: `{}`", test.test, test.verdict);
+            let names = said
+                .map(|s| &s.tests)
+                .filter(|names| names.len() == check.tests.len());
+            for (i, test) in check.tests.iter().enumerate() {
+                let name = names.map_or(test.test.as_str(), |n| n[i].as_str());
+                let _ = writeln!(out, "  - {name}: `{}`", test.verdict);
             }
             for (block, lang_tag) in [(&check.compiler, "text"), (&check.diff, "diff")] {
                 if let Some(text) = block {
@@ -424,6 +428,52 @@ mod tests {
         assert_eq!(csv_field("ana"), "ana");
         assert_eq!(csv_field("silva, ana"), "\"silva, ana\"");
         assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn feedback_speaks_the_students_language_and_gives_the_hint_of_what_failed() {
+        let reference = crate::lesson::parse(
+            Path::new("ref.md"),
+            "```rust,server,exercise=e\n// BEGIN SOLUTION\n// END SOLUTION\n```\n\n\
+             ```rust,client,exercise=e\n```\n\n\
+             <details>\n<summary>Dica</summary>\n\nLeia a linha toda.\n</details>\n",
+        )
+        .unwrap();
+        let check = super::super::CheckGrade {
+            check: "server".to_owned(),
+            verdict: "mismatch".to_owned(),
+            message: Some("hidden test 1 did not pass (mismatch)".to_owned()),
+            diff: None,
+            compiler: None,
+            tests: vec![super::super::TestGrade {
+                test: "hidden test 1".to_owned(),
+                verdict: "mismatch".to_owned(),
+            }],
+        };
+        let grade = StudentGrade {
+            student: "ana".to_owned(),
+            path: "ana.md".to_owned(),
+            status: "graded".to_owned(),
+            score: 0.0,
+            max_score: 1,
+            errors: Vec::new(),
+            exercises: vec![super::super::ExerciseGrade {
+                id: "e".to_owned(),
+                points: 1,
+                score: 0.0,
+                checks: vec![check],
+            }],
+        };
+        let local = vec![vec![super::super::Local {
+            message: Some("teste oculto 1 não passou (mismatch)".to_owned()),
+            tests: vec!["teste oculto 1".to_owned()],
+        }]];
+        let text = feedback(&grade, &local, &reference, "pt");
+        assert!(text.contains("**Nota: 0 de 1**"), "{text}");
+        assert!(text.contains("teste oculto 1 não passou"), "{text}");
+        assert!(text.contains("- teste oculto 1: `mismatch`"), "{text}");
+        assert!(text.contains("> Leia a linha toda."), "{text}");
+        assert!(!text.contains("hidden test"), "{text}");
     }
 
     #[test]
