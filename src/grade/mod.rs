@@ -334,19 +334,7 @@ impl Batch<'_> {
     /// `lane`: the engine's lane (network namespace) this worker uses.
     pub fn grade(&self, sub: &Submission, lane: usize, cancel: &Cancel) -> Option<Graded> {
         let graded = graded_exercises(self.reference);
-        let max_score: u32 = graded
-            .iter()
-            .map(|(i, _)| self.reference.exercises[*i].points)
-            .sum();
-        let mut grade = StudentGrade {
-            student: sub.student.clone(),
-            path: sub.path.display().to_string(),
-            status: "graded".to_owned(),
-            score: 0.0,
-            max_score,
-            errors: Vec::new(),
-            exercises: Vec::new(),
-        };
+        let mut grade = blank_grade(self.reference, sub, "graded");
         let mut local: Vec<Vec<Local>> = Vec::new();
         let sides = match submission::read(&sub.path) {
             Ok(s) => Some(s),
@@ -544,32 +532,43 @@ pub fn run_all(
 
 /// A student whose grading failed in aula itself: status `error`.
 fn crashed_student(batch: &Batch<'_>, sub: &Submission) -> Graded {
-    let graded = graded_exercises(batch.reference);
-    let grade = StudentGrade {
-        student: sub.student.clone(),
-        path: sub.path.display().to_string(),
-        status: "error".to_owned(),
-        score: 0.0,
-        max_score: graded
-            .iter()
-            .map(|(i, _)| batch.reference.exercises[*i].points)
-            .sum(),
-        errors: vec!["aula failed while grading this submission".to_owned()],
-        exercises: graded
-            .iter()
-            .map(|(i, _)| {
-                let ex = &batch.reference.exercises[*i];
-                ExerciseGrade {
-                    id: ex.id.clone(),
-                    points: ex.points,
-                    score: 0.0,
-                    checks: Vec::new(),
-                }
-            })
-            .collect(),
-    };
+    let mut grade = blank_grade(batch.reference, sub, "error");
+    grade.errors = vec!["aula failed while grading this submission".to_owned()];
+    grade.exercises = graded_exercises(batch.reference)
+        .iter()
+        .map(|(i, _)| {
+            let ex = &batch.reference.exercises[*i];
+            ExerciseGrade {
+                id: ex.id.clone(),
+                points: ex.points,
+                score: 0.0,
+                checks: Vec::new(),
+            }
+        })
+        .collect();
     let feedback = output::feedback(&grade, &[], batch.reference, batch.lang);
     Graded { grade, feedback }
+}
+
+/// A student's grade before any check: nothing scored yet.
+fn blank_grade(reference: &Lesson, sub: &Submission, status: &str) -> StudentGrade {
+    StudentGrade {
+        student: sub.student.clone(),
+        path: sub.path.display().to_string(),
+        status: status.to_owned(),
+        score: 0.0,
+        max_score: max_score(reference),
+        errors: Vec::new(),
+        exercises: Vec::new(),
+    }
+}
+
+/// The most a submission can score: the points of the graded exercises.
+pub fn max_score(reference: &Lesson) -> u32 {
+    graded_exercises(reference)
+        .iter()
+        .map(|(i, _)| reference.exercises[*i].points)
+        .sum()
 }
 
 #[cfg(test)]

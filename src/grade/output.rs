@@ -123,10 +123,7 @@ impl Gradebook {
                 .iter()
                 .map(|(i, _)| reference.exercises[*i].id.clone())
                 .collect(),
-            max_score: graded
-                .iter()
-                .map(|(i, _)| reference.exercises[*i].points)
-                .sum(),
+            max_score: super::max_score(reference),
             run,
         }
     }
