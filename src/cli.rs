@@ -52,6 +52,13 @@ enum Command {
     Student(StudentArgs),
     /// Print the hint of an exercise.
     Hint(HintArgs),
+    /// Write a lesson as a Jupyter notebook (Rust kernel), or a notebook as
+    /// a Markdown lesson. Markdown → notebook → Markdown gives the same bytes.
+    Convert(ConvertArgs),
+    /// Run a lesson and write it as executed: every cell with what it
+    /// printed, a verdict per cell and exercise, diffs and compiler errors
+    /// under failures (hidden clients left out).
+    Render(RenderArgs),
     /// Grade students' submissions against a reference lesson
     /// (GRADE-FORMAT.md): a gradebook and feedback for each student.
     Grade(GradeArgs),
@@ -97,6 +104,35 @@ struct StudentArgs {
     /// Folder to write the copies to (file names are kept).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LessonFormat {
+    Ipynb,
+    Md,
+}
+
+#[derive(clap::Args, Debug)]
+struct ConvertArgs {
+    /// The lesson: a Markdown file or a notebook.
+    lesson: PathBuf,
+    /// The format to write.
+    #[arg(long, value_enum)]
+    to: LessonFormat,
+    /// Where to write it (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct RenderArgs {
+    /// The lesson: a Markdown file or a notebook.
+    lesson: PathBuf,
+    /// The file to write: `.html` (one self-contained page) or `.md`.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -152,8 +188,28 @@ struct RunArgs {
     /// Run one shard of the units: `hash:M/N` or `slice:M/N`.
     #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]
     partition: Option<Partition>,
+    /// `aula render`'s file: the executed lesson is written there.
+    #[arg(skip)]
+    render: Option<PathBuf>,
     #[command(flatten)]
     exec: ExecArgs,
+}
+
+impl RunArgs {
+    /// `aula run PATHS` with these options and nothing else.
+    fn human(paths: Vec<PathBuf>, exec: ExecArgs) -> RunArgs {
+        RunArgs {
+            paths,
+            format: Format::Human,
+            exercises: Vec::new(),
+            junit: None,
+            bless: false,
+            bless_new: false,
+            partition: None,
+            render: None,
+            exec,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -313,12 +369,70 @@ pub fn main() -> ExitCode {
         Some(Command::Merge(args)) => merge(args),
         Some(Command::Student(args)) => student(args),
         Some(Command::Hint(args)) => hint(args),
+        Some(Command::Convert(args)) => convert(args),
+        Some(Command::Render(args)) => render(args),
         Some(Command::Grade(args)) => grade(args),
         None => match Cli::try_parse_from(["aula", "watch"]).map(|c| c.command) {
             Ok(Some(Command::Watch(args))) => watch(args),
             _ => unreachable!("`aula watch` parses"),
         },
     }
+}
+
+/// Lessons with Python peer cells need `python3`: said before anything
+/// runs, naming each such cell.
+fn require_python(lessons: &[Lesson]) -> Result<(), ExitCode> {
+    let cells: Vec<LessonError> = lessons
+        .iter()
+        .flat_map(|l| l.cells.iter())
+        .filter(|c| c.lang == lesson::Lang::Python)
+        .map(|c| LessonError {
+            path: c.origin.path().to_path_buf(),
+            line: Some(c.line()),
+            cell: c.origin.source.notebook.as_ref().map(|m| m.place(c.line())),
+            message: format!(
+                "this cell runs with `{}`, which is not installed here (or not on PATH)",
+                crate::exec::peer::PYTHON
+            ),
+        })
+        .collect();
+    if cells.is_empty() || crate::exec::peer::python_available() {
+        Ok(())
+    } else {
+        Err(lesson_errors(&cells))
+    }
+}
+
+fn convert(args: ConvertArgs) -> ExitCode {
+    // A file converts as it is, a whole lesson or not (a submission, a
+    // lesson being written): only what it holds is carried over.
+    let text = match lesson::read_text(&args.lesson) {
+        Ok(t) => t,
+        Err(e) => return lesson_errors(&[e]),
+    };
+    let markdown = if lesson::notebook::is_notebook(&args.lesson) {
+        match lesson::notebook::to_markdown(&args.lesson, &text) {
+            Ok((md, _)) => md,
+            Err(errors) => return lesson_errors(&errors),
+        }
+    } else {
+        text
+    };
+    let out = match args.to {
+        LessonFormat::Md => markdown,
+        LessonFormat::Ipynb => {
+            lesson::notebook::from_markdown(&markdown, &lesson::blocks_of(&args.lesson, &markdown))
+        }
+    };
+    match &args.out {
+        Some(path) => {
+            if let Err(e) = lesson::write_atomically(path, &out) {
+                return usage_error(format!("{}: {e}", path.display()));
+            }
+        }
+        None => print!("{out}"),
+    }
+    ExitCode::from(EXIT_PASS)
 }
 
 fn student(args: StudentArgs) -> ExitCode {
@@ -332,7 +446,7 @@ fn student(args: StudentArgs) -> ExitCode {
     for l in &lessons {
         let name = l.path.file_name().unwrap_or_default();
         let target = args.out.join(name);
-        if let Err(e) = std::fs::write(&target, lesson::student::copy(l)) {
+        if let Err(e) = lesson::save(&target, &lesson::student::copy(l)) {
             return usage_error(format!("{}: {e}", target.display()));
         }
         println!("{} -> {}", l.path.display(), target.display());
@@ -374,6 +488,9 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(l) => l,
         Err(errors) => return lesson_errors(&errors),
     };
+    if let Err(code) = require_python(&lessons) {
+        return code;
+    }
     for id in &args.exercises {
         if !lessons.iter().any(|l| l.exercise(id).is_some()) {
             return unknown_exercise(id, &lessons);
@@ -425,8 +542,9 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
-    // Blessing needs what each cell printed, which the cache does not keep.
-    let cache = cache.filter(|_| !args.bless);
+    // Blessing and rendering need what each cell printed, which the cache
+    // does not keep.
+    let cache = cache.filter(|_| !args.bless && args.render.is_none());
     let cancel = Cancel::new();
     let _signals = Signals::watch(&cancel);
     let environment = crate::plan::environment(engine.options(), engine.isolated());
@@ -467,6 +585,20 @@ fn run(args: RunArgs) -> ExitCode {
     drop(engine);
     if args.bless && finished.signal.is_none() {
         bless(&lessons, &finished, &host, args.bless_new);
+    }
+    if let Some(out) = &args.render
+        && finished.signal.is_none()
+        && let Some((lesson, result)) = lessons.first().zip(finished.results.first())
+    {
+        let lang = crate::i18n::from_env();
+        let page = match out.extension().and_then(|e| e.to_str()) {
+            Some("md") => report::render::markdown(lesson, result, lang),
+            _ => report::render::html(lesson, result, lang),
+        };
+        if let Err(e) = lesson::write_atomically(out, &page) {
+            return usage_error(format!("{}: {e}", out.display()));
+        }
+        eprintln!("{}", out.display());
     }
     if let Some(signal) = finished.signal {
         let lang = crate::i18n::from_env();
@@ -515,7 +647,7 @@ fn bless(lessons: &[Lesson], finished: &crate::run::Finished, host: &str, add_mi
         let Some(blessed) = crate::bless::lesson(lesson, result, host, add_missing) else {
             continue;
         };
-        match lesson::write_atomically(&lesson.path, &blessed.text) {
+        match lesson::save(&lesson.path, &blessed.text) {
             Ok(()) => {
                 for line in blessed.cells {
                     eprintln!("blessed the output of {}:{line}", lesson.path.display());
@@ -621,16 +753,7 @@ fn watch(args: WatchArgs) -> ExitCode {
     // Without a terminal there is nobody to press keys: print what `aula
     // run` prints.
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return run(RunArgs {
-            paths: args.paths,
-            format: Format::Human,
-            exercises: Vec::new(),
-            junit: None,
-            bless: false,
-            bless_new: false,
-            partition: None,
-            exec: args.exec,
-        });
+        return run(RunArgs::human(args.paths, args.exec));
     }
     let (engine, cache, jobs) = match args.exec.start() {
         Ok(started) => started,
@@ -742,6 +865,9 @@ fn grade(args: GradeArgs) -> ExitCode {
         Ok(l) => l,
         Err(errors) => return lesson_errors(&errors),
     };
+    if let Err(code) = require_python(std::slice::from_ref(&reference)) {
+        return code;
+    }
     if grade::graded_exercises(&reference).is_empty() {
         return usage_error(format!(
             "{}: no exercise has a solution region, so there is nothing to grade",
@@ -859,6 +985,7 @@ fn grade(args: GradeArgs) -> ExitCode {
         let halves: Vec<usize> = grade::graded_exercises(&reference)
             .iter()
             .flat_map(|(i, _)| reference.exercises[*i].cells())
+            .filter(|&c| reference.cell(c).lang == crate::lesson::Lang::Rust)
             .collect();
         let (natives, _) = crate::exec::native::Natives::build(
             &reference,
@@ -955,4 +1082,22 @@ fn grade(args: GradeArgs) -> ExitCode {
     }
     let runner_failed = grades.iter().any(|g| g.status == "error");
     ExitCode::from(if runner_failed { EXIT_FAIL } else { EXIT_PASS })
+}
+
+fn render(args: RenderArgs) -> ExitCode {
+    let html = args.out.extension().is_some_and(|e| e == "html");
+    let md = args.out.extension().is_some_and(|e| e == "md");
+    if !html && !md {
+        return usage_error(format!(
+            "{}: the rendered lesson is an .html or a .md file",
+            args.out.display()
+        ));
+    }
+    if args.out == args.lesson {
+        return usage_error("--out would overwrite the lesson itself");
+    }
+    run(RunArgs {
+        render: Some(args.out),
+        ..RunArgs::human(vec![args.lesson], args.exec)
+    })
 }

@@ -71,15 +71,19 @@ pub fn fingerprint(lesson: &Lesson, ex: &Exercise) -> String {
     let mut key = KeyBuilder::new("fingerprint").field("timeout", format!("{:?}", ex.timeout));
     for &i in &seen_by(lesson, ex).0 {
         let cell = lesson.cell(i);
-        key = key
-            .field("kind", format!("{:?}", cell.kind))
-            .field("code", &cell.code)
-            .field(
-                "expected",
-                cell.expected.as_ref().map_or("\0none", |e| e.text.as_str()),
-            );
+        key = cell_fields(key, cell, format!("{:?}", cell.kind));
     }
     key.finish().as_str().to_owned()
+}
+
+/// What of a cell its results depend on; `kind` as the caller describes it.
+fn cell_fields(key: KeyBuilder, cell: &crate::lesson::Cell, kind: String) -> KeyBuilder {
+    key.field("kind", format!("{kind} in {}", cell.lang.as_str()))
+        .field("code", &cell.code)
+        .field(
+            "expected",
+            cell.expected.as_ref().map_or("\0none", |e| e.text.as_str()),
+        )
 }
 
 /// Cells a unit sees, in order: the numbering its cached results use.
@@ -153,13 +157,7 @@ impl<'a> Keys<'a> {
             let cell = lesson.cell(i);
             // Which plain cells each exercise cell sees is part of what it runs.
             let sees = lesson.plain_cells_above(cell.line()).count();
-            key = key
-                .field("kind", format!("{:?} sees {sees}", cell.kind))
-                .field("code", &cell.code)
-                .field(
-                    "expected",
-                    cell.expected.as_ref().map_or("\0none", |e| e.text.as_str()),
-                );
+            key = cell_fields(key, cell, format!("{:?} sees {sees}", cell.kind));
         }
         key.finish()
     }

@@ -343,7 +343,7 @@ impl Session {
             None => self.notice = Some(t!("watch.reset_none", locale = lang, id = id).into_owned()),
             Some(text) => {
                 let path = lesson.path.clone();
-                let written = crate::lesson::write_atomically(&path, &text);
+                let written = crate::lesson::save(&path, &text);
                 self.notice = Some(match written {
                     Ok(()) => t!("watch.reset_done", locale = lang, id = id).into_owned(),
                     Err(e) => t!(

@@ -13,10 +13,11 @@ use anyhow::Result;
 use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer};
 use super::native::Natives;
+use super::peer;
 use super::plain::{Replay, push_cell};
 use super::source::{CodeLine, SourceMap};
 use super::{COMPILE_LIMIT, Cancel, Engine, ports, runtime};
-use crate::lesson::{Exercise, Lesson};
+use crate::lesson::{Exercise, Lang, Lesson};
 use crate::observation::{CellObservation, Ending, ExerciseObservation, Stop};
 
 const POLL: Duration = Duration::from_millis(5);
@@ -79,37 +80,36 @@ impl Running {
         }
     }
 
-    /// Starts a compiled half in the lane's namespace, in a process group of
-    /// its own, ended by the kernel if the thread that started it dies.
-    fn start_native(
-        bin: &std::path::Path,
+    /// Starts a compiled half, or a Python peer, in the lane's namespace,
+    /// in a process group of its own, ended by the kernel if the thread that
+    /// started it dies. `procs`: the pids group it joins before it runs.
+    fn start_process(
+        mut command: std::process::Command,
         cell: usize,
         capture: Capture,
-        run: (&str, u16, bool),
         limits: super::sandbox::Limits,
         netns: Option<&super::netns::Netns>,
+        procs: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     ) -> Result<Running> {
         use std::os::unix::process::CommandExt as _;
-        let (host, port, gate) = run;
-        let mut command = std::process::Command::new(bin);
         command
-            .arg(capture.dir_str())
-            .arg(host)
-            .arg(port.to_string())
-            .arg(if gate { "1" } else { "0" })
             .current_dir(capture.dir())
             .process_group(0)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         limits.apply_to(&mut command);
-        // SAFETY: one prctl(2): async-signal-safe, nothing allocated.
+        // SAFETY: one prctl(2) and one write(2): async-signal-safe, nothing
+        // allocated.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 rustix::process::set_parent_process_death_signal(Some(
                     rustix::process::Signal::KILL,
-                ))
-                .map_err(Into::into)
+                ))?;
+                if let Some(procs) = &procs {
+                    super::confine::join_in_child(procs)?;
+                }
+                Ok(())
             });
         }
         if let Some(ns) = netns {
@@ -197,7 +197,7 @@ impl Running {
                 let ending = match status {
                     Some(s) if s.success() || panicked => Ending::Returned,
                     Some(s) => Ending::Died(s.to_string()),
-                    None => Ending::RunnerFailed("lost the reference's process".to_owned()),
+                    None => Ending::RunnerFailed("lost the cell's process".to_owned()),
                 };
                 (None, ending)
             }
@@ -341,17 +341,27 @@ fn attempt(
     // the spare one (reset) when there is one.
     let start =
         |index: usize, gate: bool, panic: bool, spare: &mut Option<Kernel>| -> Result<Running> {
+            let netns = lane.netns.as_deref();
+            if lesson.cell(index).lang == Lang::Python {
+                let capture = Capture::create(engine.native_capture_dir(&name(index)))?;
+                let (confine, procs) = engine.confine_process(capture.dir(), &name(index))?;
+                let command = peer::python_command(
+                    &lesson.cell(index).code,
+                    capture.dir(),
+                    (&host, port, gate),
+                    confine.as_deref(),
+                )?;
+                return Running::start_process(command, index, capture, opts.limits, netns, procs);
+            }
             if let Some(bin) = natives.get(index).filter(|_| !panic) {
                 let capture = Capture::create(engine.native_capture_dir(&name(index)))?;
-                let netns = lane.netns.as_deref();
-                return Running::start_native(
-                    bin,
-                    index,
-                    capture,
-                    (&host, port, gate),
-                    opts.limits,
-                    netns,
-                );
+                let mut command = std::process::Command::new(bin);
+                command
+                    .arg(capture.dir_str())
+                    .arg(&host)
+                    .arg(port.to_string())
+                    .arg(if gate { "1" } else { "0" });
+                return Running::start_process(command, index, capture, opts.limits, netns, None);
             }
             let kernel = match spare.take() {
                 Some(mut k) => {
@@ -433,6 +443,7 @@ fn attempt(
         }
         if client.as_ref().is_some_and(Running::is_finished) {
             let c = client.take().expect("client present");
+            let in_context = matches!(c.exec, Exec::Evcxr { .. });
             let (kernel, observed) = c.join(opts.output_cap);
             let fatal = matches!(
                 observed.ending,
@@ -442,7 +453,7 @@ fn attempt(
                 || cancelled;
             clients.push(observed);
             let last = next_client == ex.clients.len();
-            let lost = kernel.is_none() && natives.get(ex.clients[next_client - 1]).is_none();
+            let lost = kernel.is_none() && in_context;
             if let Some(k) = kernel {
                 spare = Some(k);
             }

@@ -9,6 +9,7 @@ pub mod kernel;
 pub mod lifecycle;
 pub mod native;
 pub mod netns;
+pub mod peer;
 mod plain;
 mod pool;
 pub mod ports;
@@ -71,6 +72,8 @@ pub struct Engine {
     // Its folder lives as long as the engine.
     scratch: Scratch,
     next_capture: AtomicUsize,
+    /// How students' code is confined (grading); Python peers get it too.
+    confinement: Option<Arc<confine::Confinement>>,
 }
 
 /// Contexts that share one network namespace. Grading gives each worker a
@@ -131,6 +134,7 @@ impl Engine {
             options,
             scratch,
             next_capture: AtomicUsize::new(0),
+            confinement,
         })
     }
 
@@ -173,6 +177,36 @@ impl Engine {
     fn native_capture_dir(&self, name: &str) -> PathBuf {
         let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
         self.scratch.path().join(format!("{n:04}-{name}"))
+    }
+
+    /// For a process that runs students' code outside a context (a Python
+    /// peer): the rules file it confines itself with, which lets it write
+    /// its capture folder only, and the pids group it joins. Nothing when
+    /// the engine does not confine.
+    fn confine_process(
+        &self,
+        capture: &std::path::Path,
+        name: &str,
+    ) -> Result<(Option<PathBuf>, Option<Arc<std::os::fd::OwnedFd>>)> {
+        let Some(c) = &self.confinement else {
+            return Ok((None, None));
+        };
+        let rules = capture.with_extension("rules");
+        confine::write_rules(
+            &rules,
+            &confine::Rules {
+                read: c.system.clone(),
+                write: vec![capture.to_path_buf()],
+            },
+        )?;
+        let procs = match &c.pids {
+            Some(cg) => {
+                let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
+                Some(cg.group(&format!("peer-{n}-{name}"), c.max_tasks)?)
+            }
+            None => None,
+        };
+        Ok((Some(rules), procs))
     }
 
     /// A new capture folder in `kernel`'s working folder, the one place a

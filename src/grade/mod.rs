@@ -385,7 +385,11 @@ impl Batch<'_> {
         };
         // Refused before anything compiles: the compiler is not sandboxed.
         for &index in &spliced.students_cells {
-            if let Some(construct) = refuse::refused(&spliced.lesson.cell(index).code) {
+            let cell = spliced.lesson.cell(index);
+            if cell.lang != crate::lesson::Lang::Rust {
+                continue;
+            }
+            if let Some(construct) = refuse::refused(&cell.code) {
                 return Some(refused(&spliced, index, check, &construct, self.lang));
             }
         }

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use super::{
     Block, BlockKind, Cell, CellKind, DEFAULT_POINTS, DEFAULT_TIMEOUT, Exercise, Expected, Item,
-    Lesson, LessonError, Origin, Region, SourceFile,
+    Lang, Lesson, LessonError, Origin, Region, SourceFile,
 };
 
 /// What an info string says, before cells are tied into exercises.
 #[derive(Debug, Default, PartialEq)]
 struct Attributes {
+    lang: Lang,
     ignore: bool,
     server: bool,
     client: bool,
@@ -49,15 +50,25 @@ fn parse_info(info: &str) -> Result<Option<Attributes>, String> {
     let Some(language) = words.next() else {
         return Ok(None);
     };
-    if !language.starts_with("rust") {
+    let lang = if language == "python" || language == "python3" {
+        // A Python block without attributes is an example in the prose.
+        if tokens(info).nth(1).is_none() {
+            return Ok(None);
+        }
+        Lang::Python
+    } else if !language.starts_with("rust") {
         return Ok(None);
-    }
-    if language != "rust" {
+    } else if language != "rust" {
         return Err(format!(
             "unknown cell language `{language}` (did you mean `rust`?)"
         ));
-    }
-    let mut attrs = Attributes::default();
+    } else {
+        Lang::Rust
+    };
+    let mut attrs = Attributes {
+        lang,
+        ..Attributes::default()
+    };
     let mut seen = Vec::new();
     for word in words {
         let (key, value) = match word.split_once('=') {
@@ -94,7 +105,7 @@ fn parse_info(info: &str) -> Result<Option<Attributes>, String> {
                         suggest(unknown, KEYS).map(|k| format!("{k}={}", value.unwrap_or_default()))
                     }
                 };
-                let mut msg = format!("unknown attribute `{word}` in a rust cell");
+                let mut msg = format!("unknown attribute `{word}` in a {language} cell");
                 if let Some(hint) = hint {
                     msg.push_str(&format!(" (did you mean `{hint}`?)"));
                 } else {
@@ -134,6 +145,12 @@ fn parse_timeout(secs: &str) -> Result<Duration, String> {
 }
 
 fn check_combination(a: &Attributes) -> Result<(), String> {
+    if a.lang == Lang::Python && !(a.server || a.client) {
+        return Err(
+            "a python cell is an exercise's peer: write `python,server,exercise=ID` or `python,client,exercise=ID` (a python block with no attributes is prose)"
+                .to_owned(),
+        );
+    }
     if a.server && a.client {
         return Err("a cell cannot be both `server` and `client`".to_owned());
     }
@@ -226,6 +243,7 @@ impl Errors {
         self.list.push(LessonError {
             path: self.path.clone(),
             line: Some(line),
+            cell: None,
             message,
         });
     }
@@ -281,6 +299,18 @@ pub fn cells_only(source: Arc<SourceFile>, items: Vec<Item>) -> (Vec<Cell>, Vec<
     };
     let found = cells(&source, items, &mut errors);
     (found.cells, errors.list)
+}
+
+/// The blocks of a file that need not be a valid lesson: its cells and
+/// their outputs where their info strings parse, prose around them. What
+/// `aula convert` cuts a file into.
+pub fn blocks_only(source: Arc<SourceFile>, items: Vec<Item>) -> Vec<Block> {
+    let mut errors = Errors {
+        path: source.path.clone(),
+        list: Vec::new(),
+    };
+    let found = cells(&source, items, &mut errors);
+    cover(source.text.len(), found.marked)
 }
 
 /// The cells, their `output` blocks and the hints that follow them, in file
@@ -399,6 +429,7 @@ fn cells(source: &Arc<SourceFile>, items: Vec<Item>, errors: &mut Errors) -> Fou
             },
             code,
             kind,
+            lang: attrs.lang,
             expected: None,
             regions,
         });

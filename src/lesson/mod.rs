@@ -11,6 +11,7 @@
 
 mod build;
 pub mod markdown;
+pub mod notebook;
 pub mod student;
 
 use std::fmt;
@@ -31,10 +32,27 @@ pub const DEFAULT_POINTS: u32 = 1;
 pub struct SourceFile {
     /// The path as the user named it (`lessons/07-sockets.md`).
     pub path: PathBuf,
+    /// The lesson's Markdown form: the file itself, or a notebook's.
     pub text: String,
+    /// For a notebook: where its cells stand in `text`.
+    pub notebook: Option<notebook::CellMap>,
 }
 
 impl SourceFile {
+    /// A line of `text` as a reader finds it: `12` in a Markdown file,
+    /// `cell 7:3` in a notebook.
+    pub fn place(&self, line: usize) -> String {
+        match &self.notebook {
+            Some(map) => map.place(line).to_string(),
+            None => line.to_string(),
+        }
+    }
+
+    /// `path:line`, or `path:cell N:L` in a notebook.
+    pub fn at(&self, line: usize) -> String {
+        format!("{}:{}", self.path.display(), self.place(line))
+    }
+
     /// The text of a 1-based line, for compiler messages.
     pub fn line(&self, line: usize) -> Option<&str> {
         self.text.lines().nth(line.checked_sub(1)?)
@@ -64,7 +82,7 @@ impl Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.source.path.display(), self.line)
+        f.write_str(&self.source.at(self.line))
     }
 }
 
@@ -109,6 +127,8 @@ pub struct Cell {
     pub origin: Origin,
     pub code: String,
     pub kind: CellKind,
+    /// What runs the cell: evcxr, or `python3` for a peer cell.
+    pub lang: Lang,
     pub expected: Option<Expected>,
     /// Solution regions, as 1-based lines of `code` holding the markers.
     pub regions: Vec<Region>,
@@ -150,6 +170,24 @@ pub struct Expected {
     pub text: String,
 }
 
+/// The language a cell runs in. Python cells are an exercise's peers only
+/// (a server or a client), run by `python3` as a process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    Rust,
+    Python,
+}
+
+impl Lang {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CellKind {
     Plain,
@@ -186,15 +224,19 @@ impl Exercise {
 pub struct LessonError {
     pub path: PathBuf,
     /// `None` when the problem is the file itself (missing, unreadable).
+    /// In a notebook, the line of its Markdown form.
     pub line: Option<usize>,
+    /// In a notebook, the cell (and line) to blame.
+    pub cell: Option<notebook::CellPlace>,
     pub message: String,
 }
 
 impl fmt::Display for LessonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
-            None => write!(f, "{}: {}", self.path.display(), self.message),
+        match (self.cell, self.line) {
+            (Some(cell), _) => write!(f, "{}:{cell}: {}", self.path.display(), self.message),
+            (None, Some(line)) => write!(f, "{}:{line}: {}", self.path.display(), self.message),
+            (None, None) => write!(f, "{}: {}", self.path.display(), self.message),
         }
     }
 }
@@ -244,6 +286,7 @@ pub fn read_text(path: &Path) -> Result<String, LessonError> {
     let error = |line, message: String| LessonError {
         path: path.to_path_buf(),
         line,
+        cell: None,
         message,
     };
     let bytes = std::fs::read(path).map_err(|e| error(None, describe_io_error(&e)))?;
@@ -255,6 +298,12 @@ pub fn read_text(path: &Path) -> Result<String, LessonError> {
             "the file is not valid UTF-8; save it as UTF-8".to_owned(),
         )
     })
+}
+
+/// Saves a lesson's Markdown form at `path`: as it is, or as a notebook for
+/// an `.ipynb` path.
+pub fn save(path: &Path, markdown: &str) -> std::io::Result<()> {
+    write_atomically(path, &file_text(path, markdown))
 }
 
 /// Replaces a lesson file whole or not at all (a temporary file renamed
@@ -275,24 +324,68 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Parses a Markdown lesson's text.
+/// A file's text as a source: a notebook through its Markdown form.
+fn source_of(path: &Path, text: &str) -> Result<Arc<SourceFile>, Vec<LessonError>> {
+    let (text, notebook) = if notebook::is_notebook(path) {
+        let (md, map) = notebook::to_markdown(path, text)?;
+        (md, Some(map))
+    } else {
+        (text.to_owned(), None)
+    };
+    Ok(Arc::new(SourceFile {
+        path: path.to_path_buf(),
+        text,
+        notebook,
+    }))
+}
+
+/// Errors of a notebook's Markdown form, pointed at its cells.
+fn in_cells(source: &SourceFile, mut errors: Vec<LessonError>) -> Vec<LessonError> {
+    if let Some(map) = &source.notebook {
+        for e in &mut errors {
+            e.cell = e.line.map(|l| map.place(l));
+        }
+    }
+    errors
+}
+
 /// The cells of a file that need not be a whole lesson, and the errors that
 /// would stop [`parse`].
 pub fn cells_of(path: &Path, text: &str) -> (Vec<Cell>, Vec<LessonError>) {
-    let source = Arc::new(SourceFile {
-        path: path.to_path_buf(),
-        text: text.to_owned(),
-    });
-    build::cells_only(source, markdown::items(text))
+    let source = match source_of(path, text) {
+        Ok(s) => s,
+        Err(e) => return (Vec::new(), e),
+    };
+    let (cells, errors) = build::cells_only(Arc::clone(&source), markdown::items(&source.text));
+    (cells, in_cells(&source, errors))
 }
 
-pub fn parse(path: &Path, text: &str) -> Result<Lesson, Vec<LessonError>> {
+/// The blocks of a Markdown text that need not be a whole lesson (see
+/// `build::blocks_only`).
+pub fn blocks_of(path: &Path, markdown: &str) -> Vec<Block> {
     let source = Arc::new(SourceFile {
         path: path.to_path_buf(),
-        text: text.to_owned(),
+        text: markdown.to_owned(),
+        notebook: None,
     });
-    let items = markdown::items(text);
-    build(source, items)
+    build::blocks_only(source, markdown::items(markdown))
+}
+
+/// Parses a lesson's text: Markdown, or a notebook's JSON (by the path's
+/// extension).
+pub fn parse(path: &Path, text: &str) -> Result<Lesson, Vec<LessonError>> {
+    let source = source_of(path, text)?;
+    let items = markdown::items(&source.text);
+    build(Arc::clone(&source), items).map_err(|e| in_cells(&source, e))
+}
+
+/// The file a lesson's Markdown form is saved as: the text itself, or a
+/// notebook for an `.ipynb` path.
+pub fn file_text(path: &Path, markdown: &str) -> String {
+    if !notebook::is_notebook(path) {
+        return markdown.to_owned();
+    }
+    notebook::from_markdown(markdown, &blocks_of(path, markdown))
 }
 
 fn describe_io_error(e: &std::io::Error) -> String {
@@ -309,6 +402,7 @@ pub fn discover(path: &Path) -> Result<Vec<PathBuf>, LessonError> {
     let error = |message: String| LessonError {
         path: path.to_path_buf(),
         line: None,
+        cell: None,
         message,
     };
     let meta = std::fs::metadata(path).map_err(|e| error(describe_io_error(&e)))?;
@@ -319,13 +413,18 @@ pub fn discover(path: &Path) -> Result<Vec<PathBuf>, LessonError> {
     for entry in std::fs::read_dir(path).map_err(|e| error(e.to_string()))? {
         let entry = entry.map_err(|e| error(e.to_string()))?;
         let p = entry.path();
-        if p.is_file() && p.extension().is_some_and(|ext| ext == "md") {
+        if p.is_file()
+            && p.extension()
+                .is_some_and(|ext| ext == "md" || ext == "ipynb")
+        {
             files.push(p);
         }
     }
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     if files.is_empty() {
-        return Err(error("the folder has no lesson (.md) files".to_owned()));
+        return Err(error(
+            "the folder has no lesson (.md or .ipynb) files".to_owned(),
+        ));
     }
     Ok(files)
 }

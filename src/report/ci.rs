@@ -213,10 +213,16 @@ pub fn annotations(report: &Value) -> String {
             .and_then(Value::as_u64)
             .map(|c| format!(",col={c}"))
             .unwrap_or_default();
+        // A notebook's lines are its Markdown form's, not the file's: the
+        // annotation names the file only.
+        let at = if file.ends_with(".ipynb") {
+            String::new()
+        } else {
+            format!(",line={line}{col}")
+        };
         out.push_str(&format!(
-            "::error file={},line={}{col},title={}::{}\n",
+            "::error file={}{at},title={}::{}\n",
             escape_property(file),
-            line,
             escape_property(title),
             escape_data(msg)
         ));

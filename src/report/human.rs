@@ -98,7 +98,6 @@ impl<W: Write> Human<W> {
         let lang = self.lang;
         let out = &mut self.out;
         for (result, lesson) in finished.results.iter().zip(lessons) {
-            let path = result.path.display();
             for c in &result.cells {
                 let r = &c.result;
                 if r.verdict.passed() {
@@ -112,7 +111,7 @@ impl<W: Write> Human<W> {
                     continue;
                 }
                 let line = lesson.exercise(&e.id).map_or(0, |x| x.line);
-                let place = format!("{path}:{line}");
+                let place = lesson.source.at(line);
                 let title = t!("human.exercise_at", locale = lang, id = e.id, place = place);
                 let _ = writeln!(out);
                 let _ = writeln!(out, "{RED}──── {title}: {}{RED:#}", e.verdict.as_str());
@@ -183,11 +182,15 @@ impl<W: Write> Reporter for Human<W> {
                 let r = &p.result;
                 if p.checked || !r.verdict.passed() {
                     let lang = self.lang;
-                    let what = t!(
-                        "human.cell_at_line",
-                        locale = lang,
-                        line = lesson.cell(r.cell).line()
-                    );
+                    let line = lesson.cell(r.cell).line();
+                    let what = match lesson.source.notebook {
+                        Some(_) => t!(
+                            "human.cell_at",
+                            locale = lang,
+                            place = lesson.source.place(line)
+                        ),
+                        None => t!("human.cell_at_line", locale = lang, line = line),
+                    };
                     self.line(format!(
                         "  {} {what:<30} {DIM}{}{DIM:#}{}",
                         badge(r.verdict, lang),
@@ -250,7 +253,7 @@ pub fn plain_details(
     r: &CellResult,
     lang: &str,
 ) -> std::io::Result<()> {
-    let place = format!("{}:{}", lesson.path.display(), lesson.cell(r.cell).line());
+    let place = lesson.source.at(lesson.cell(r.cell).line());
     let title = t!("human.cell_at", locale = lang, place = place);
     writeln!(out, "{RED}──── {title}: {}{RED:#}", r.verdict.as_str())?;
     write_cell(out, r, cell_message(lesson, r, lang), lesson)

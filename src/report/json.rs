@@ -23,7 +23,14 @@ fn compile_errors<'a>(
     let errors: Vec<Value> = diagnostics
         .map(|d| {
             let place = super::diagnostic_place(d, lesson);
+            let cell = lesson
+                .source
+                .notebook
+                .as_ref()
+                .zip(place)
+                .map(|(map, (line, _))| map.place(line).cell);
             json!({
+                "cell": cell,
                 "message": d.message,
                 "code": d.code,
                 "line": place.map(|p| p.0),
@@ -35,6 +42,14 @@ fn compile_errors<'a>(
     (!errors.is_empty()).then_some(Value::Array(errors))
 }
 
+/// In a notebook, `line` is a line of its Markdown form (`aula convert
+/// --to md`), and `cell` the notebook's cell, from 1.
+fn notebook_cell(obj: &mut Map<String, Value>, lesson: &Lesson, line: usize) {
+    if let Some(map) = &lesson.source.notebook {
+        obj.insert("cell".into(), json!(map.place(line).cell));
+    }
+}
+
 fn put(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     if let Some(v) = value {
         obj.insert(key.into(), v);
@@ -44,6 +59,7 @@ fn put(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 /// The fields a cell has whatever kind it is.
 fn cell_fields(obj: &mut Map<String, Value>, c: &CellResult, lesson: &Lesson) {
     obj.insert("line".into(), json!(lesson.cell(c.cell).line()));
+    notebook_cell(obj, lesson, lesson.cell(c.cell).line());
     obj.insert("verdict".into(), json!(c.verdict));
     obj.insert("duration_ms".into(), json!(millis(c.duration)));
     if c.cached {
@@ -101,6 +117,7 @@ fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
     if let Some(ex) = ex {
         obj.insert("name".into(), json!(crate::plan::exercise_name(lesson, ex)));
         obj.insert("line".into(), json!(ex.line));
+        notebook_cell(&mut obj, lesson, ex.line);
     }
     obj.insert("verdict".into(), json!(e.verdict));
     obj.insert("points".into(), json!(e.points));

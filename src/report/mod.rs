@@ -5,6 +5,7 @@
 pub mod ci;
 pub mod human;
 pub mod json;
+pub mod render;
 
 use std::fmt::Write as _;
 
@@ -71,13 +72,19 @@ pub fn who(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
     };
     // In grading, a check mixes the student's cells and the reference's:
     // each is named with its file.
-    if c.origin.path() != lesson.path || lesson.conceal_hidden {
+    let other_file = c.origin.path() != lesson.path || lesson.conceal_hidden;
+    // In a notebook, a cell is named by its place among the notebook's cells.
+    if other_file || c.origin.source.notebook.is_some() {
         let file = c
             .origin
             .path()
             .file_name()
             .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-        let place = format!("{file}:{line}");
+        let place = if other_file {
+            format!("{file}:{}", c.origin.source.place(line))
+        } else {
+            c.origin.source.place(line)
+        };
         return match cell.role {
             Some(Role::Server) => t!("who.server_in", locale = lang, place = place),
             Some(Role::Client(_)) => t!("who.client_in", locale = lang, n = n, place = place),
@@ -107,8 +114,17 @@ fn secs(d: std::time::Duration) -> String {
 
 /// Where a panic happened: ` at line N` in the lesson, when it is the cell's.
 fn place(cell: &Cell, line: Option<usize>, lang: &str) -> String {
-    line.map(|l| t!("place.at_line", locale = lang, line = cell.line() + l).into_owned())
-        .unwrap_or_default()
+    let source = &cell.origin.source;
+    line.map(|l| match source.notebook {
+        Some(_) => t!(
+            "place.at",
+            locale = lang,
+            place = source.place(cell.line() + l)
+        )
+        .into_owned(),
+        None => t!("place.at_line", locale = lang, line = cell.line() + l).into_owned(),
+    })
+    .unwrap_or_default()
 }
 
 /// One line saying why an exercise's cell, or a plain cell, did not pass,
@@ -322,15 +338,15 @@ pub fn render_diagnostic(d: &Diagnostic, lesson: &Lesson) -> String {
         && let Some(cell) = lesson.cells.get(at.cell)
     {
         let origin = cell.origin.down(at.line);
-        let (line, column) = (origin.line, at.column);
+        let column = at.column;
+        // The line as the reader counts it: in a notebook, within its cell.
+        let line = match &origin.source.notebook {
+            Some(map) => map.place(origin.line).line.unwrap_or(origin.line),
+            None => origin.line,
+        };
         let gutter = " ".repeat(line.to_string().len());
-        writeln!(
-            out,
-            "{gutter}--> {}:{line}:{column}",
-            origin.path().display()
-        )
-        .ok();
-        if let Some(text) = origin.source.line(line) {
+        writeln!(out, "{gutter}--> {origin}:{column}").ok();
+        if let Some(text) = origin.source.line(origin.line) {
             writeln!(out, "{gutter} |").ok();
             writeln!(out, "{line} | {text}").ok();
             let pad: String = text
