@@ -325,7 +325,7 @@ fn the_course_lessons_pass() {
     out.status(0);
     let report = out.json();
     let exercises = report["summary"]["exercises"].as_u64().unwrap();
-    assert!(exercises >= 6, "{report:#}");
+    assert!(exercises >= 9, "{report:#}");
     assert_eq!(report["summary"]["passed"].as_u64().unwrap(), exercises);
 }
 
@@ -938,7 +938,7 @@ fn student_copies_of_the_course_compile_and_each_exercise_panics() {
             "{lesson:#}"
         );
     }
-    assert!(with_regions >= 8, "{with_regions} exercises");
+    assert!(with_regions >= 9, "{with_regions} exercises");
 }
 
 #[test]
