@@ -301,6 +301,12 @@ struct ExecArgs {
     /// threads of each cell's program, held by a pids cgroup (default 128).
     #[arg(long, value_name = "N")]
     max_processes: Option<u64>,
+    /// Put a relay between each exercise's clients and its server that
+    /// records the bytes of every connection (TCP and UDP), and show them
+    /// under a failing exercise. Clients get the relay's port. Implies
+    /// --no-cache.
+    #[arg(long)]
+    trace: bool,
 }
 
 impl ExecArgs {
@@ -325,6 +331,7 @@ impl ExecArgs {
                 processes: Some(self.max_processes.unwrap_or(4096)).filter(|&n| n > 0),
             },
             opt_level: self.opt_level.clone(),
+            trace: self.trace,
         }
     }
 }
@@ -350,6 +357,9 @@ fn lesson_errors(errors: &[LessonError]) -> ExitCode {
 pub fn main() -> ExitCode {
     if std::env::var_os(netns::HOLDER_ENV).is_some() {
         netns::holder_main();
+    }
+    if let Ok(settings) = std::env::var(crate::exec::relay::RELAY_ENV) {
+        crate::exec::relay::relay_main(&settings);
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -720,7 +730,7 @@ impl ExecArgs {
         namespaces: usize,
         confinement: Option<crate::exec::confine::Confinement>,
     ) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
-        let cache = if self.no_cache {
+        let cache = if self.no_cache || self.trace {
             None
         } else {
             Cache::default_dir().map(Cache::at)
@@ -867,6 +877,10 @@ fn grade(args: GradeArgs) -> ExitCode {
     };
     if let Err(code) = require_python(std::slice::from_ref(&reference)) {
         return code;
+    }
+    if args.exec.trace {
+        // What went over the wire would show what hidden clients send.
+        return usage_error("--trace is for `aula run`, not for grading");
     }
     if grade::graded_exercises(&reference).is_empty() {
         return usage_error(format!(

@@ -163,6 +163,14 @@ pub fn exercise(
         .iter()
         .map(|(o, role)| {
             let kept = *role == Role::Server && obs.server_kept_running;
+            // Under --trace the server has a port of its own.
+            let placeholders = match (role, obs.server_port) {
+                (Role::Server, Some(port)) => Placeholders {
+                    port: Some(port),
+                    ..placeholders
+                },
+                _ => placeholders,
+            };
             exercise_cell(lesson, o, *role, placeholders, bounds, ex.timeout, kept)
         })
         .collect();
@@ -250,6 +258,7 @@ pub fn exercise(
         duration,
         port: Some(obs.port),
         cached: false,
+        wire: obs.wire.clone().filter(|_| !verdict.passed()),
     }
 }
 
@@ -357,6 +366,8 @@ mod tests {
             server_kept_running: false,
             port: 4000,
             host: "127.0.0.1".into(),
+            server_port: None,
+            wire: None,
         }
     }
 

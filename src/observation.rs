@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::outcome::Diagnostic;
 
 /// Why the runner killed a cell's process.
@@ -102,6 +104,42 @@ pub struct ExerciseObservation {
     pub server_kept_running: bool,
     pub port: u16,
     pub host: String,
+    /// With `--trace`: the port the server was given (the clients' `port`
+    /// is the relay's), and what went over each connection.
+    pub server_port: Option<u16>,
+    pub wire: Option<Vec<Connection>>,
+}
+
+/// Which side of a connection sent a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+/// Bytes one side sent, from `offset` in its direction of the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub from: Side,
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+/// One connection (TCP) or one client address (UDP) through the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The client's address, as the server would have seen it.
+    pub client: String,
+    /// In the order they went, the first bytes of each direction.
+    pub chunks: Vec<Chunk>,
+    /// Bytes the client sent, and the server, in all.
+    pub sent: u64,
+    pub received: u64,
+    /// Bytes beyond what is kept of a direction were left out.
+    pub cut: bool,
 }
 
 /// One plain cell.

@@ -228,6 +228,9 @@ pub struct ExerciseResult {
     pub port: Option<u16>,
     #[serde(skip)]
     pub cached: bool,
+    /// With `--trace`, under a failure: what went over each connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<Vec<crate::observation::Connection>>,
 }
 
 impl ExerciseResult {

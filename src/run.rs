@@ -59,6 +59,7 @@ fn runner_failure(ex: &Exercise, message: String) -> ExerciseResult {
         duration: Duration::ZERO,
         port: None,
         cached: false,
+        wire: None,
     }
 }
 

@@ -1,6 +1,6 @@
-//! Notebooks, rendering and Python peers, through the real binary:
-//! `.ipynb` lessons in and out, the executed lesson as a page, and Python
-//! cells talking to Rust ones.
+//! Notebooks, rendering, Python peers and the wire, through the real
+//! binary: `.ipynb` lessons in and out, the executed lesson as a page,
+//! Python cells talking to Rust ones, and `--trace`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -341,4 +341,59 @@ fn python_peers_talk_to_rust_and_an_exception_is_a_panic() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn trace_shows_the_bytes_of_a_mismatching_exercise_both_ways() {
+    // TCP: the server echoes only five bytes back.
+    let out = aula(
+        &[
+            "run",
+            "--trace",
+            "--format",
+            "json",
+            "--exercise",
+            "wrong-echo",
+            "tests/fixtures/faults.md",
+        ],
+        &[],
+    );
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let ex = &report["lessons"][0]["exercises"][0];
+    assert_eq!(ex["verdict"], "mismatch");
+    let wire = ex["wire"].as_array().expect("the wire under a failure");
+    assert_eq!(wire.len(), 1, "{wire:?}");
+    assert_eq!(wire[0]["protocol"], "tcp");
+    let chunks: Vec<(&str, &str)> = wire[0]["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["from"].as_str().unwrap(), c["hex"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        chunks,
+        [
+            ("client", "48656c6c6f2c20776f726c64"),
+            ("server", "48656c6c6f")
+        ]
+    );
+    // UDP, for people: a hex dump with offsets and the printable text.
+    let out = aula(&["run", "--trace", "tests/fixtures/trace.md"], &[]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("UDP connection 1 from 127.0.0.1:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("00000000  70 69 6e 67 00 01 ") && out.stdout.contains("|ping..|"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("|PING..|"), "{}", out.stdout);
+    // Without --trace there is no relay and no wire.
+    let out = aula(&["run", "--format", "json", "tests/fixtures/trace.md"], &[]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(report["lessons"][0]["exercises"][0].get("wire").is_none());
 }

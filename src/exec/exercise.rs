@@ -282,13 +282,22 @@ pub fn run(
 ) -> Result<Option<ExerciseObservation>> {
     for attempt_no in 1..=PORT_TRIES {
         let lease = ports::allocate()?;
+        // Under --trace, clients get the relay's port and the server its own.
+        let server_lease = match engine.options.trace {
+            true => Some(ports::allocate()?),
+            false => None,
+        };
+        let ports = (
+            lease.port,
+            server_lease.as_ref().map_or(lease.port, |l| l.port),
+        );
         let Some(obs) = attempt(
             engine,
             lane,
             lesson,
             ex,
             (replayable, natives),
-            lease.port,
+            ports,
             cancel,
         )?
         else {
@@ -316,12 +325,21 @@ fn attempt(
     lesson: &Lesson,
     ex: &Exercise,
     (replayable, natives): (&[Replay], &Natives),
-    port: u16,
+    (port, server_port): (u16, u16),
     cancel: &Cancel,
 ) -> Result<Option<ExerciseObservation>> {
     let begun = Instant::now();
     let opts = &engine.options;
     let lane = engine.lane(lane);
+    let mut relay = match server_port != port {
+        true => Some(super::relay::Relay::start(
+            port,
+            server_port,
+            &engine.native_capture_dir(&format!("{}-relay", ex.id)),
+            lane.netns.as_deref(),
+        )?),
+        false => None,
+    };
     let host = opts.host.clone();
     let inject = std::env::var(PANIC_INJECTION_ENV).is_ok_and(|id| id == ex.id);
 
@@ -332,7 +350,15 @@ fn attempt(
             format!("{}-client", ex.id)
         }
     };
+    let port_of = |index: usize| {
+        if index == ex.server {
+            server_port
+        } else {
+            port
+        }
+    };
     let start_cell = |kernel, index: usize, gate, panic| -> Result<Running> {
+        let port = port_of(index);
         let capture = Capture::create(engine.capture_dir(&kernel, &name(index)))?;
         let map = cell_code(lesson, replayable, index, &capture, gate, &host, port);
         Ok(Running::start(kernel, index, capture, map, panic))
@@ -348,7 +374,7 @@ fn attempt(
                 let command = peer::python_command(
                     &lesson.cell(index).code,
                     capture.dir(),
-                    (&host, port, gate),
+                    (&host, port_of(index), gate),
                     confine.as_deref(),
                 )?;
                 return Running::start_process(command, index, capture, opts.limits, netns, procs);
@@ -359,7 +385,7 @@ fn attempt(
                 command
                     .arg(capture.dir_str())
                     .arg(&host)
-                    .arg(port.to_string())
+                    .arg(port_of(index).to_string())
                     .arg(if gate { "1" } else { "0" });
                 return Running::start_process(command, index, capture, opts.limits, netns, None);
             }
@@ -409,8 +435,11 @@ fn attempt(
                 *d += c.begun.elapsed();
             }
         }
-        if !bound && ports::is_bound(port, lane.netns_pid()) {
+        if !bound && ports::is_bound(server_port, lane.netns_pid()) {
             bound = true;
+            if let Some(r) = relay.as_mut() {
+                r.listen()?;
+            }
             if let Some(c) = &client {
                 c.capture.open_gate();
             }
@@ -497,5 +526,7 @@ fn attempt(
         server_kept_running,
         port,
         host,
+        server_port: relay.is_some().then_some(server_port),
+        wire: relay.map(super::relay::Relay::finish),
     }))
 }

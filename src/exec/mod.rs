@@ -13,6 +13,7 @@ pub mod peer;
 mod plain;
 mod pool;
 pub mod ports;
+pub mod relay;
 pub mod runtime;
 pub mod sandbox;
 mod shape;
@@ -52,6 +53,8 @@ pub struct Options {
     /// rustc's `-C opt-level` for cells. `0` by default: lessons' code is
     /// small and waits on the network, and compiling is most of a run.
     pub opt_level: String,
+    /// Put a recording relay between clients and server (`--trace`).
+    pub trace: bool,
 }
 
 impl Options {

@@ -118,6 +118,25 @@ pub fn is_bound(port: u16, netns: Option<i32>) -> bool {
             .any(|e| e.local_address.port() == port)
 }
 
+/// The addresses something listens on at `port` in this process's network
+/// namespace (TCP listeners and UDP sockets), so a relay can stand where
+/// the server does, and nowhere else.
+pub fn bound_addresses(port: u16) -> Vec<(bool, std::net::SocketAddr)> {
+    use procfs::net::{TcpState, tcp, tcp6, udp, udp6};
+    let mut found = Vec::new();
+    for e in [tcp(), tcp6()].into_iter().flatten().flatten() {
+        if e.local_address.port() == port && e.state == TcpState::Listen {
+            found.push((true, e.local_address));
+        }
+    }
+    for e in [udp(), udp6()].into_iter().flatten().flatten() {
+        if e.local_address.port() == port {
+            found.push((false, e.local_address));
+        }
+    }
+    found
+}
+
 fn is_bound_in(port: u16, pid: i32) -> bool {
     use procfs::net::TcpState;
     let Ok(p) = procfs::process::Process::new(pid) else {

@@ -434,6 +434,7 @@ fn failed_run(spliced: &Spliced, message: String) -> ExerciseResult {
         duration: std::time::Duration::ZERO,
         port: None,
         cached: false,
+        wire: None,
     }
 }
 
@@ -616,6 +617,7 @@ mod tests {
             duration: std::time::Duration::ZERO,
             port: None,
             cached: false,
+            wire: None,
         }
     }
 

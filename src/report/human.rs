@@ -232,6 +232,9 @@ pub fn exercise_details(
     for c in &e.cells {
         write_details(out, c, lesson, lang)?;
     }
+    if let Some(wire) = &e.wire {
+        write!(out, "{}", super::wire::text(wire, lang))?;
+    }
     if with_hint && let Some(hint) = super::hint(lesson.exercise(&e.id), e) {
         write_hint(out, hint, lang)?;
     }

@@ -133,6 +133,7 @@ fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
     );
     put(&mut obj, "diff", e.diff().map(Value::from));
     put(&mut obj, "stderr", e.stderr().map(Value::from));
+    put(&mut obj, "wire", e.wire.as_deref().map(super::wire::json));
     put(
         &mut obj,
         "compile_errors",

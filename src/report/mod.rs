@@ -6,6 +6,7 @@ pub mod ci;
 pub mod human;
 pub mod json;
 pub mod render;
+pub mod wire;
 
 use std::fmt::Write as _;
 
