@@ -16,7 +16,7 @@ pub struct Submission {
 }
 
 fn is_lesson_file(p: &Path) -> bool {
-    p.is_file() && p.extension().is_some_and(|e| e == "md")
+    p.is_file() && p.extension().is_some_and(|e| e == "md" || e == "ipynb")
 }
 
 fn stem(p: &Path) -> String {
@@ -282,6 +282,29 @@ mod tests {
         let path = dir.path().join("ana.md");
         std::fs::write(&path, text).unwrap();
         read(&path).unwrap()
+    }
+
+    #[test]
+    fn a_notebook_submission_is_read_and_named_by_its_cells() {
+        let md = "# Ana\n\n```rust,server,exercise=echo\nprintln!(\"mine\");\n```\n";
+        let nb =
+            crate::lesson::notebook::from_markdown(md, &lesson::blocks_of(Path::new("a.md"), md));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ana.ipynb");
+        std::fs::write(&path, nb).unwrap();
+        let found = discover(&[path.clone()], Path::new("ref.md")).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].student, "ana");
+        let s = read(&path).unwrap();
+        let r = reference();
+        let checked = splice(&r, &r.exercises[0], &s, CheckKind::Server).unwrap();
+        let cell = checked.lesson.cell(r.exercises[0].server);
+        assert_eq!(cell.code, "println!(\"mine\");\n");
+        assert!(
+            cell.origin.to_string().ends_with("ana.ipynb:cell 2"),
+            "{}",
+            cell.origin
+        );
     }
 
     #[test]
