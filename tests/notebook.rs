@@ -285,22 +285,32 @@ fn render_shows_what_each_cell_printed_and_the_failures_but_no_hidden_client() {
     );
     assert!(page.contains("+Received Hello"), "the mismatch's diff");
     assert!(page.contains("E0308"), "the compile error");
-    // A lesson with a hidden client: the client's code and output are left out.
-    let md = dir.path().join("eco.md");
-    let out = aula(
-        &[
-            "render",
-            "tests/fixtures/grade/eco.md",
-            "--out",
-            md.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(out.status, 0, "{}", out.stderr);
-    let page = std::fs::read_to_string(&md).unwrap();
-    assert!(page.contains("OLA"), "{page}");
-    assert!(!page.contains("MARCADOR-DA-REFERENCIA-4471"), "{page}");
-    assert!(!page.contains("ZEBRA-SECRETA-91"), "{page}");
+    // A failing lesson with a hidden client: the client's code and output
+    // are left out, the visible failure is there.
+    let lesson = dir.path().join("eco.md");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/grade/eco.md")).unwrap();
+    let broken = text.replacen("```output\nOLA\n```", "```output\nOLÁ\n```", 1);
+    assert_ne!(broken, text);
+    std::fs::write(&lesson, broken).unwrap();
+    for page in ["eco-rendered.md", "eco.html"] {
+        let out_path = dir.path().join(page);
+        let out = aula(
+            &[
+                "render",
+                lesson.to_str().unwrap(),
+                "--out",
+                out_path.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(out.status, 1, "{}", out.stderr);
+        let page = std::fs::read_to_string(&out_path).unwrap();
+        assert!(page.contains("+OLA"), "{page}");
+        assert!(page.contains("-OLÁ"), "{page}");
+        assert!(!page.contains("MARCADOR-DA-REFERENCIA-4471"), "{page}");
+        assert!(!page.contains("ZEBRA-SECRETA-91"), "{page}");
+        assert!(!page.contains("zebra-secreta-91"), "{page}");
+    }
 }
 
 #[test]

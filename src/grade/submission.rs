@@ -292,7 +292,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ana.ipynb");
         std::fs::write(&path, nb).unwrap();
-        let found = discover(&[path.clone()], Path::new("ref.md")).unwrap();
+        let found = discover(std::slice::from_ref(&path), Path::new("ref.md")).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].student, "ana");
         let s = read(&path).unwrap();
