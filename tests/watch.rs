@@ -294,3 +294,33 @@ fn without_a_terminal_aula_prints_what_aula_run_prints() {
     );
     assert!(text.contains("entrou em pânico"), "{text}");
 }
+
+#[test]
+fn a_notebook_course_reruns_when_the_notebook_is_saved() {
+    let (dir, lesson) = course();
+    let notebook = lesson.with_extension("ipynb");
+    let out = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["convert", "lessons/01-first.md", "--to", "ipynb", "--out"])
+        .arg(&notebook)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&lesson).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let s = Session::start(dir.path(), cache.path(), &["watch"]);
+    let screen = s.wait_for("greet: panic");
+    assert!(screen.contains("lessons/01-first.ipynb"), "{screen}");
+    // Jupyter saves the whole notebook again; the fix is in a cell's source.
+    let original = std::fs::read_to_string(&notebook).unwrap();
+    let fixed = original.replacen("    todo!();\\n", "    greeting(name)\\n", 1);
+    assert_ne!(fixed, original);
+    save(&notebook, &fixed);
+    let screen = s.wait_for("greet passes");
+    assert!(screen.contains("1/2 exercises done"), "{screen}");
+    assert_eq!(s.quit(), Some(0));
+}

@@ -672,7 +672,7 @@ fn watch_files(
             && event
                 .paths
                 .iter()
-                .any(|p| p.extension().is_some_and(|x| x == "md"))
+                .any(|p| crate::lesson::has_lesson_extension(p))
         {
             let _ = tx.send(Message::FilesChanged);
         }

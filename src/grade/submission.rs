@@ -16,7 +16,7 @@ pub struct Submission {
 }
 
 fn is_lesson_file(p: &Path) -> bool {
-    p.is_file() && p.extension().is_some_and(|e| e == "md" || e == "ipynb")
+    p.is_file() && lesson::has_lesson_extension(p)
 }
 
 fn stem(p: &Path) -> String {

@@ -396,6 +396,11 @@ fn describe_io_error(e: &std::io::Error) -> String {
     }
 }
 
+/// Whether a file's name makes it a lesson: Markdown or a notebook.
+pub fn has_lesson_extension(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "md" || e == "ipynb")
+}
+
 /// The lesson files a command-line path names: the file itself, or the `.md`
 /// files of a folder in file-name order (the format's lesson order).
 pub fn discover(path: &Path) -> Result<Vec<PathBuf>, LessonError> {
@@ -413,10 +418,7 @@ pub fn discover(path: &Path) -> Result<Vec<PathBuf>, LessonError> {
     for entry in std::fs::read_dir(path).map_err(|e| error(e.to_string()))? {
         let entry = entry.map_err(|e| error(e.to_string()))?;
         let p = entry.path();
-        if p.is_file()
-            && p.extension()
-                .is_some_and(|ext| ext == "md" || ext == "ipynb")
-        {
+        if p.is_file() && has_lesson_extension(&p) {
             files.push(p);
         }
     }

@@ -234,7 +234,7 @@ pub fn html(lesson: &Lesson, result: &LessonResult, lang: &str) -> String {
                     None => {}
                 }
                 if let Some(f) = r.and_then(|r| failure(lesson, r, lang)) {
-                    let _ = writeln!(body, "<pre class=\"failure\">{}</pre>", escape(&f));
+                    let _ = writeln!(body, "<pre class=\"failure\">{}</pre>", diff_lines(&f));
                 }
                 let _ = writeln!(body, "</section>");
             }
@@ -356,6 +356,21 @@ pub fn markdown(lesson: &Lesson, result: &LessonResult, lang: &str) -> String {
     out
 }
 
+/// Escaped text whose diff lines are marked, so additions and removals
+/// stand out (and stay readable without colour: the `+` and `-` remain).
+fn diff_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let class = match line.as_bytes().first() {
+                Some(b'+') if !line.starts_with("+++") => "add",
+                Some(b'-') if !line.starts_with("---") => "del",
+                _ => return escape(line),
+            };
+            format!("<span class=\"{class}\">{}</span>", escape(line))
+        })
+        .collect()
+}
+
 /// The longest run of backticks in `text`, so a fence around it is longer.
 fn longest_ticks(text: &str) -> usize {
     let mut longest = 0;
@@ -387,6 +402,8 @@ code { font-family: ui-monospace, monospace; font-size: .9em; }
 .label { font-size: .8rem; color: var(--muted); margin: .35rem 0 .15rem; }
 pre.out { background: #fff; margin: 0; }
 pre.failure { background: #fff5f5; border-color: #f0b4b4; color: #5c1010; white-space: pre-wrap; }
+pre.failure .add { color: #116329; background: #dafbe1; }
+pre.failure .del { color: #82071e; background: #ffebe9; }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: 999px; font-size: .75rem; font-weight: 700; color: #fff; background: var(--muted); }
 .badge.pass, .exercise.pass .badge { background: var(--pass); }
 .badge.fail, .exercise.fail .badge { background: var(--fail); }
