@@ -548,7 +548,8 @@ fn run(args: RunArgs) -> ExitCode {
         })
         .collect();
 
-    let (engine, cache, jobs) = match args.exec.start() {
+    let std_types = crate::exec::analysis::needs_std_types(&lessons);
+    let (engine, cache, jobs) = match args.exec.start(std_types) {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
@@ -719,8 +720,10 @@ impl ExecArgs {
     /// An engine for these options, the cache, and how many jobs. Call it
     /// before any thread starts: it points TMPDIR into the run's scratch
     /// folder.
-    fn start(&self) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
-        self.start_with(if self.isolate { 1 } else { 0 }, None)
+    /// `std_types`: whether some plain cell keeps a variable, so evcxr's
+    /// rust-analyzer needs the standard library (see `exec::analysis`).
+    fn start(&self, std_types: bool) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
+        self.start_with(if self.isolate { 1 } else { 0 }, None, std_types)
     }
 
     /// Like [`ExecArgs::start`], with `namespaces` private networks (lanes;
@@ -729,6 +732,7 @@ impl ExecArgs {
         &self,
         namespaces: usize,
         confinement: Option<crate::exec::confine::Confinement>,
+        std_types: bool,
     ) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
         let cache = if self.no_cache || self.trace {
             None
@@ -741,6 +745,11 @@ impl ExecArgs {
         // under TMPDIR; inside the scratch folder, a run killed outright
         // leaves them where the next run's clean-up removes them.
         unsafe { std::env::set_var("TMPDIR", scratch.tmp()) };
+        if !std_types {
+            let empty = crate::exec::analysis::empty_std(scratch.path())?;
+            // SAFETY: as above, no other thread exists yet.
+            unsafe { std::env::set_var("RUST_SRC_PATH", empty) };
+        }
         sandbox::become_subreaper();
         let mut netns = Vec::new();
         for _ in 0..namespaces {
@@ -765,7 +774,7 @@ fn watch(args: WatchArgs) -> ExitCode {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return run(RunArgs::human(args.paths, args.exec));
     }
-    let (engine, cache, jobs) = match args.exec.start() {
+    let (engine, cache, jobs) = match args.exec.start(true) {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
@@ -978,7 +987,10 @@ fn grade(args: GradeArgs) -> ExitCode {
     } else {
         args.exec.jobs.map_or_else(default_jobs, usize::from)
     };
-    let (engine, _, jobs) = match args.exec.start_with(lanes, confinement) {
+    // Students' sides are exercise cells: only the reference's plain cells
+    // can keep variables.
+    let std_types = crate::exec::analysis::needs_std_types([&reference]);
+    let (engine, _, jobs) = match args.exec.start_with(lanes, confinement, std_types) {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };

@@ -2,6 +2,7 @@
 //! evcxr live below this module; above it, a lesson goes in and
 //! observations come out (`crate::observation`), never verdicts.
 
+pub mod analysis;
 pub mod capture;
 pub mod confine;
 mod exercise;
