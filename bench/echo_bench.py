@@ -5,14 +5,17 @@ For each round and each size K it measures, in this order:
 
   rustc       the same K exercises as plain Rust programs: for each exercise,
               the server and the client are compiled concurrently with
-              `rustc -O` (two processes), then run (server first, the client
+              `rustc -C opt-level=0` (two processes; the level of aula's
+              cells, `--baseline-opt` to change it), then run (server first, the client
               once the server has said it is bound) and the client's output is
               checked; exercises run one after another.
   aula cold   `aula run --format json LESSON` on a lesson whose messages are
               fresh (a random token per round), so nothing can be reused.
   aula rerun  the same command on the same, unchanged lesson.
 
-Then it prints medians per K and the ratios the project targets.
+Then it prints medians per K, aula's peak memory, and the ratios the
+project targets (issue 9): one more exercise, start-up, unchanged rerun,
+and the peak RSS of `aula run` on the course's `lessons/`.
 Python 3.11, standard library only.  See bench/README.md.
 """
 
@@ -37,10 +40,12 @@ HOST = "127.0.0.1"
 AULA_TIMEOUT = 600.0  # seconds, one `aula run`
 PROGRAM_TIMEOUT = 60.0  # seconds, one rustc or one plain program
 READY_TIMEOUT = 60.0  # seconds, plain server saying it is bound
-RUSTC_OPT = ["-O"]  # i.e. -C opt-level=2
+RUSTC_OPT = ["-C", "opt-level=0"]  # aula's cells' level; --baseline-opt
 
-TARGET_ONE_MORE = 2.5
-TARGET_RERUN = 0.5
+TARGET_ONE_MORE = 2.0  # (aula12 - aula6) / (rustc12 - rustc6)
+TARGET_STARTUP = 3.0  # start-up / rustc6
+TARGET_RERUN = 0.1  # aula_rerun6 / rustc6
+TARGET_RSS_MB = 500.0  # peak RSS of `aula run lessons/` at the default --jobs
 
 
 class BenchError(Exception):
@@ -308,12 +313,36 @@ def baseline(exercises: list[tuple[Path, Path, str]], work: Path) -> float:
     return time.perf_counter() - start
 
 
-def aula_run(aula: Path, lesson: Path, k: int, work: Path, label: str) -> tuple[float, int]:
-    """Time one `aula run`; return (seconds, exercises reported as cached)."""
+def run_measured(cmd: list[str], timeout: float, cwd: Path) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run a command to its end; return it, its wall time and its peak RSS
+    in MB (the largest of the process and the children it waited for, as
+    wait4(2) reports it)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                os.wait4(proc.pid, 0)
+                raise BenchError(f"timed out after {timeout:.0f} s: {' '.join(cmd)}")
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+    return done, elapsed, usage.ru_maxrss / 1024.0
+
+
+def aula_run(aula: Path, lesson: Path, k: int, work: Path, label: str) -> tuple[float, int, float]:
+    """Time one `aula run`; return (seconds, exercises reported as cached,
+    peak RSS in MB)."""
     cmd = [str(aula), "run", "--format", "json", str(lesson)]
-    start = time.perf_counter()
-    res = run_checked(cmd, AULA_TIMEOUT, work)
-    elapsed = time.perf_counter() - start
+    res, elapsed, rss = run_measured(cmd, AULA_TIMEOUT, work)
     out = res.stdout.decode(errors="replace")
     err = res.stderr.decode(errors="replace")
     (work / f"{label}.stdout.json").write_text(out)
@@ -343,7 +372,19 @@ def aula_run(aula: Path, lesson: Path, k: int, work: Path, label: str) -> tuple[
             f"aula {label} failed: {problem}\ncommand: {' '.join(cmd)}\n"
             f"--- stdout ---\n{out}\n--- stderr ---\n{err}"
         )
-    return elapsed, cached
+    return elapsed, cached, rss
+
+
+def lessons_rss(aula: Path, lessons: Path, work: Path) -> tuple[float, float]:
+    """`aula run --no-cache` on the course's lessons at the default --jobs:
+    (seconds, peak RSS in MB). Every exercise must pass."""
+    cmd = [str(aula), "run", "--no-cache", "--format", "json", str(lessons)]
+    res, elapsed, rss = run_measured(cmd, AULA_TIMEOUT, work)
+    if res.returncode != 0:
+        raise BenchError(
+            f"aula run {lessons} exited {res.returncode}\n{res.stderr.decode(errors='replace')}"
+        )
+    return elapsed, rss
 
 
 # --------------------------------------------------------------------------
@@ -365,6 +406,10 @@ def main() -> int:
                     help="comma-separated numbers of exercises K (default 6,12)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of measurements (default 3)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and print its path")
+    ap.add_argument("--baseline-opt", default="0",
+                    help="rustc -C opt-level of the baseline (default 0, aula's cells' level)")
+    ap.add_argument("--lessons", type=Path, default=here.parent / "lessons",
+                    help="the course whose `aula run` peak RSS is measured (default ../lessons)")
     ap.add_argument("--json", action="store_true", help="also print one machine-readable JSON line")
     args = ap.parse_args()
 
@@ -376,6 +421,8 @@ def main() -> int:
         ap.error("--sizes must be positive integers")
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    global RUSTC_OPT
+    RUSTC_OPT = ["-C", f"opt-level={args.baseline_opt}"]
     aula = args.aula.resolve()
     if not os.access(aula, os.X_OK):
         ap.error(f"aula binary not found or not executable: {aula}")
@@ -398,6 +445,8 @@ def main() -> int:
     cached_counts: dict[str, dict[int, list[int]]] = {
         m: {k: [] for k in sizes} for m in ("aula_cold", "aula_rerun")
     }
+    rss: dict[int, list[float]] = {k: [] for k in sizes}
+    lessons_runs: list[tuple[float, float]] = []
     failed = False
     try:
         for r in range(1, args.rounds + 1):
@@ -415,17 +464,23 @@ def main() -> int:
                 times["rustc"][k].append(t)
                 print(f"round {r} K={k:<3} rustc      {t:7.2f} s", flush=True)
 
-                t, cached = aula_run(aula, lesson, k, work, "cold")
+                t, cached, peak = aula_run(aula, lesson, k, work, "cold")
                 times["aula_cold"][k].append(t)
                 cached_counts["aula_cold"][k].append(cached)
-                print(f"round {r} K={k:<3} aula cold  {t:7.2f} s  ({cached}/{k} cached)", flush=True)
+                rss[k].append(peak)
+                print(f"round {r} K={k:<3} aula cold  {t:7.2f} s  ({cached}/{k} cached, "
+                      f"peak {peak:.0f} MB)", flush=True)
                 if cached:
                     print("warning: a cold run reported cached exercises", file=sys.stderr)
 
-                t, cached = aula_run(aula, lesson, k, work, "rerun")
+                t, cached, _ = aula_run(aula, lesson, k, work, "rerun")
                 times["aula_rerun"][k].append(t)
                 cached_counts["aula_rerun"][k].append(cached)
                 print(f"round {r} K={k:<3} aula rerun {t:7.2f} s  ({cached}/{k} cached)", flush=True)
+            if args.lessons:
+                t, peak = lessons_rss(aula, args.lessons, tmp)
+                lessons_runs.append((t, peak))
+                print(f"round {r} {args.lessons.name}/ aula run  {t:7.2f} s  (peak {peak:.0f} MB)", flush=True)
     except BenchError as e:
         failed = True
         print(f"\nFAILED: {e}", file=sys.stderr)
@@ -454,13 +509,17 @@ def main() -> int:
         startup = med["aula_cold"][lo] - lo * per_ex_aula
     if med["rustc"][lo] > 0:
         rerun_ratio = med["aula_rerun"][lo] / med["rustc"][lo]
+    startup_ratio = startup / med["rustc"][lo] if startup is not None and med["rustc"][lo] > 0 else None
+    rss_med = {k: statistics.median(v) for k, v in rss.items()}
+    lessons_rss_med = statistics.median(p for _, p in lessons_runs) if lessons_runs else None
 
     print()
     print(f"Medians over {args.rounds} round(s), seconds (rustc = rustc {' '.join(RUSTC_OPT)}, "
           f"server+client compiled in parallel, exercises in sequence)")
-    print(f"{'K':>4}  {'rustc':>9}  {'aula cold':>10}  {'aula rerun':>10}")
+    print(f"{'K':>4}  {'rustc':>9}  {'aula cold':>10}  {'aula rerun':>10}  {'aula peak RSS':>14}")
     for k in sizes:
-        print(f"{k:>4}  {med['rustc'][k]:>9.2f}  {med['aula_cold'][k]:>10.2f}  {med['aula_rerun'][k]:>10.2f}")
+        print(f"{k:>4}  {med['rustc'][k]:>9.2f}  {med['aula_cold'][k]:>10.2f}  {med['aula_rerun'][k]:>10.2f}"
+              f"  {rss_med[k]:>11.0f} MB")
     print()
 
     def verdict(x: float | None, target: float) -> str:
@@ -478,9 +537,14 @@ def main() -> int:
     print(f"  unchanged rerun    aula_rerun{lo} / rustc{lo}"
           f" = {fmt(rerun_ratio, '')}   target <= {TARGET_RERUN}  {verdict(rerun_ratio, TARGET_RERUN)}")
     if hi > lo:
-        print(f"  start-up (intercept of cold line through K={lo} and K={hi}) = {fmt(startup)}")
+        print(f"  start-up           (aula{lo} - {lo} x per exercise) / rustc{lo} = {fmt(startup)} / "
+              f"{fmt(med['rustc'][lo])} = {fmt(startup_ratio, '')}   target <= {TARGET_STARTUP}  "
+              f"{verdict(startup_ratio, TARGET_STARTUP)}")
     else:
         print("  start-up           n/a (needs two sizes)")
+    if lessons_rss_med is not None:
+        print(f"  memory             peak RSS of aula run {args.lessons}/ = {lessons_rss_med:.0f} MB"
+              f"   target <= {TARGET_RSS_MB:.0f} MB  {verdict(lessons_rss_med, TARGET_RSS_MB)}")
 
     if args.json:
         print(json.dumps({
@@ -497,6 +561,11 @@ def main() -> int:
             "rerun_ratio": rerun_ratio,
             "rerun_target": TARGET_RERUN,
             "startup_s": startup,
+            "startup_ratio": startup_ratio,
+            "startup_target": TARGET_STARTUP,
+            "peak_rss_mb": {str(k): v for k, v in rss_med.items()},
+            "lessons_peak_rss_mb": lessons_rss_med,
+            "lessons_rss_target_mb": TARGET_RSS_MB,
             "per_exercise_s": {"aula_cold": per_ex_aula, "rustc": per_ex_rustc},
         }, separators=(",", ":")))
     return 0
