@@ -410,6 +410,8 @@ def main() -> int:
                     help="rustc -C opt-level of the baseline (default 0, aula's cells' level)")
     ap.add_argument("--lessons", type=Path, default=here.parent / "lessons",
                     help="the course whose `aula run` peak RSS is measured (default ../lessons)")
+    ap.add_argument("--no-lessons", action="store_true",
+                    help="skip the `aula run` of --lessons (quicker; no memory target)")
     ap.add_argument("--json", action="store_true", help="also print one machine-readable JSON line")
     args = ap.parse_args()
 
@@ -477,7 +479,7 @@ def main() -> int:
                 times["aula_rerun"][k].append(t)
                 cached_counts["aula_rerun"][k].append(cached)
                 print(f"round {r} K={k:<3} aula rerun {t:7.2f} s  ({cached}/{k} cached)", flush=True)
-            if args.lessons:
+            if not args.no_lessons:
                 t, peak = lessons_rss(aula, args.lessons, tmp)
                 lessons_runs.append((t, peak))
                 print(f"round {r} {args.lessons.name}/ aula run  {t:7.2f} s  (peak {peak:.0f} MB)", flush=True)
