@@ -101,21 +101,10 @@ pub fn allocate() -> std::io::Result<Lease> {
 /// `netns`: a process in the network namespace to look in (`--isolate`);
 /// `None` for this process's own.
 pub fn is_bound(port: u16, netns: Option<i32>) -> bool {
-    if let Some(pid) = netns {
-        return is_bound_in(port, pid);
+    match netns {
+        Some(pid) => is_bound_in(port, pid),
+        None => !bound_addresses(port).is_empty(),
     }
-    use procfs::net::{TcpState, tcp, tcp6, udp, udp6};
-    let tcp_listening = [tcp(), tcp6()]
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.local_address.port() == port && e.state == TcpState::Listen);
-    tcp_listening
-        || [udp(), udp6()]
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.local_address.port() == port)
 }
 
 /// The addresses something listens on at `port` in this process's network

@@ -172,14 +172,18 @@ pub fn to_markdown(path: &Path, json_text: &str) -> Result<(String, CellMap), Ve
         .to_owned();
     let mut spans = Vec::new();
     let mut errors = Vec::new();
-    let line_of = |text: &str| text.matches('\n').count() + 1;
+    // The line the next cell starts on, kept as text grows.
+    let mut line = text.matches('\n').count() + 1;
+    let mut counted = text.len();
     for (i, cell) in cells.iter().enumerate() {
         let n = i + 1;
+        line += text[counted..].matches('\n').count();
+        counted = text.len();
         let Some(source) = source_text(cell) else {
             errors.push(error(Some(n), "the cell has no text `source`".to_owned()));
             continue;
         };
-        let start = line_of(&text);
+        let start = line;
         let kind = cell.get("cell_type").and_then(Value::as_str).unwrap_or("");
         let tags = tags(cell);
         let fenced = match kind {
