@@ -435,7 +435,8 @@ fn attempt(
                 *d += c.begun.elapsed();
             }
         }
-        if !bound && ports::is_bound(server_port, lane.netns_pid()) {
+        // A server binds from its cell's code on, never while it compiles.
+        if !bound && server.capture.started() && lane.tables.is_bound(server_port) {
             bound = true;
             if let Some(r) = relay.as_mut() {
                 r.listen()?;

@@ -86,13 +86,8 @@ pub struct Engine {
 struct Lane {
     pool: pool::Pool,
     netns: Option<Arc<netns::Netns>>,
-}
-
-impl Lane {
-    /// A process in the namespace this lane's code runs in, when isolated.
-    fn netns_pid(&self) -> Option<i32> {
-        self.netns.as_ref().map(|n| n.pid())
-    }
+    /// The socket tables of the namespace the lane's code runs in.
+    tables: ports::Tables,
 }
 
 impl Engine {
@@ -130,6 +125,9 @@ impl Engine {
                     confinement: confinement.clone(),
                     numbered: Arc::clone(&numbered),
                 }),
+                tables: netns
+                    .as_ref()
+                    .map_or_else(ports::Tables::here, |n| n.tables()),
                 netns,
             })
             .collect();

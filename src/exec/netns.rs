@@ -68,7 +68,12 @@ pub fn holder_main() -> ! {
         println!("error: {e}");
         std::process::exit(1);
     }
-    println!("ready");
+    // A socket-tables socket made here belongs to this namespace; the host
+    // takes a copy of it (`pidfd_getfd`) to see when servers are bound.
+    let diag = super::ports::diag_socket()
+        .map(|fd| std::os::fd::IntoRawFd::into_raw_fd(fd).to_string())
+        .unwrap_or_default();
+    println!("ready {diag}");
     let mut sink = Vec::new();
     let _ = std::io::stdin().take(1 << 20).read_to_end(&mut sink);
     std::process::exit(0);
@@ -77,6 +82,8 @@ pub fn holder_main() -> ! {
 pub struct Netns {
     holder: Child,
     pid: i32,
+    /// The holder's socket-tables socket, by its number there.
+    diag_fd: Option<i32>,
     user: OwnedFd,
     net: OwnedFd,
 }
@@ -96,7 +103,8 @@ impl Netns {
         let mut line = String::new();
         let stdout = holder.stdout.take().expect("piped");
         BufReader::new(stdout).read_line(&mut line)?;
-        if line.trim() != "ready" {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("ready") {
             let _ = holder.kill();
             let _ = holder.wait();
             bail!(
@@ -104,6 +112,7 @@ impl Netns {
                 line.trim().trim_start_matches("error: ")
             );
         }
+        let diag_fd = words.next().and_then(|w| w.parse::<i32>().ok());
         let pid = holder.id() as i32;
         let open = |name: &str| -> Result<OwnedFd> {
             Ok(std::fs::File::open(format!("/proc/{pid}/ns/{name}"))?.into())
@@ -112,6 +121,7 @@ impl Netns {
             user: open("user")?,
             net: open("net")?,
             pid,
+            diag_fd,
             holder,
         })
     }
@@ -119,6 +129,18 @@ impl Netns {
     /// The holder's pid: its `/proc/PID/net/*` tables are the namespace's.
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// The namespace's socket tables: through a copy of the holder's
+    /// netlink socket where the kernel lets us take it, else through the
+    /// holder's `/proc` tables.
+    pub fn tables(&self) -> super::ports::Tables {
+        use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
+        let socket = self.diag_fd.and_then(|fd| {
+            let pidfd = pidfd_open(Pid::from_raw(self.pid)?, PidfdFlags::empty()).ok()?;
+            pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()).ok()
+        });
+        super::ports::Tables::with(socket, Some(self.pid))
     }
 
     /// Makes the command's process join the namespaces before it starts.

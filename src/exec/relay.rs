@@ -233,11 +233,12 @@ fn relay(settings: &Settings) -> Result<()> {
     // Each line asks to listen where the server now is; the end of stdin
     // (the host closed it, or died and took us with it) is the end.
     let mut lines = BufReader::new(std::io::stdin()).lines();
+    let tables = super::ports::Tables::here();
     while let Some(Ok(line)) = lines.next() {
         if line.trim() != "listen" {
             continue;
         }
-        for (is_tcp, server) in super::ports::bound_addresses(settings.upstream) {
+        for (is_tcp, server) in tables.bound_addresses(settings.upstream) {
             for ip in mirrored(server.ip()) {
                 let upstream = SocketAddr::new(ip, settings.upstream);
                 let (stop, records) = (Arc::clone(&stop), Arc::clone(&records));

@@ -60,9 +60,12 @@ let __aula_result: ::std::result::Result<(), ::std::boxed::Box<dyn ::std::error:
     )
 }
 
-/// Closes what [`exercise_prefix`] opened. The `;` ends a final expression
-/// the cell may leave without one.
-pub const EXERCISE_SUFFIX: &str = "\n; Ok(()) })(); __aula_guard.finish(__aula_result); }\n";
+/// Closes what [`exercise_prefix`] opened. The first `;` ends a final
+/// expression the cell may leave without one. The last makes the whole
+/// block a statement: evcxr takes a trailing expression for a value to
+/// show, and first compiles it with a display call that `()` fails, then
+/// compiles it all again without: every exercise half built twice.
+pub const EXERCISE_SUFFIX: &str = "\n; Ok(()) })(); __aula_guard.finish(__aula_result); };\n";
 
 /// Around a plain cell whose output goes to the capture files.
 pub fn plain_prefix(dir: &str) -> String {
