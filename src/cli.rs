@@ -762,7 +762,13 @@ impl ExecArgs {
                 }
             }
         }
-        let engine = Engine::new(self.options(), scratch, netns, confinement)?;
+        // Grading builds its own: nothing a student's earlier, unconfined
+        // `aula run` could have written is linked into the graded code.
+        let runtime_cache = match confinement {
+            Some(_) => None,
+            None => Cache::default_dir().map(|d| d.join("runtime")),
+        };
+        let engine = Engine::new(self.options(), scratch, netns, confinement, runtime_cache)?;
         Ok((engine, cache, jobs))
     }
 }

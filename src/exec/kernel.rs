@@ -154,8 +154,11 @@ pub struct Kernel {
     killer: Killer,
     pub stdout: LineBuffer,
     pub stderr: LineBuffer,
-    /// Whether `runtime::MODULE` is among the context's items.
+    /// Whether the runtime is among the context's items.
     runtime_loaded: bool,
+    /// What puts it there: `runtime::SHIM` where cells link the compiled
+    /// runtime, else its source, `runtime::MODULE`.
+    runtime_items: &'static str,
     /// Whether anything ran since the last reset.
     used: bool,
     /// Whether the child is confined: then its working folder is emptied
@@ -175,6 +178,7 @@ impl Kernel {
         opt_level: &str,
         netns: Option<&Netns>,
         confinement: Option<ChildConfinement>,
+        runtime_lib: Option<&Path>,
     ) -> Result<Kernel> {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
         std::fs::create_dir_all(workdir)
@@ -206,6 +210,19 @@ impl Kernel {
             .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
         ctx.set_opt_level(opt_level)
             .map_err(|e| anyhow::anyhow!("setting the optimisation level: {e}"))?;
+        let mut runtime_items = runtime::MODULE;
+        if let Some(lib) = runtime_lib {
+            // Build settings live in the context's configuration, which
+            // `clear` keeps; an evaluation of nothing commits them.
+            let mut state = ctx.state();
+            state.set_build_env(
+                "CARGO_ENCODED_RUSTFLAGS",
+                &super::runtime_lib::encoded_rustflags(lib),
+            );
+            ctx.eval_with_state("", state)
+                .map_err(|e| anyhow::anyhow!("linking aula's runtime library: {e}"))?;
+            runtime_items = runtime::SHIM;
+        }
         let stdout = LineBuffer::new();
         let stderr = LineBuffer::new();
         for (rx, buf) in [
@@ -226,6 +243,7 @@ impl Kernel {
             stdout,
             stderr,
             runtime_loaded: false,
+            runtime_items,
             used: false,
             confined: confinement.is_some(),
         };
@@ -237,6 +255,8 @@ impl Kernel {
                 .context("finding the context's build folder")?;
             let mut read = c.system;
             read.push(build);
+            // The cells' crates load the runtime library from its folder.
+            read.extend(runtime_lib.and_then(Path::parent).map(Path::to_path_buf));
             confine::write_rules(
                 &c.rules,
                 &confine::Rules {
@@ -294,7 +314,7 @@ impl Kernel {
     /// in front the first time. Compile errors come back in lesson lines.
     pub fn eval(&mut self, mut map: SourceMap) -> Result<(), EvalError> {
         if !self.runtime_loaded {
-            map.prepend(runtime::MODULE, None);
+            map.prepend(self.runtime_items, None);
         }
         self.used = true;
         self.stdout.clear();

@@ -16,6 +16,7 @@ mod pool;
 pub mod ports;
 pub mod relay;
 pub mod runtime;
+pub mod runtime_lib;
 pub mod sandbox;
 mod shape;
 pub mod source;
@@ -95,17 +96,22 @@ impl Engine {
     /// `netns`: the namespaces students' code runs in (`--isolate`), a lane
     /// each; none: one lane, not isolated.
     /// `confinement`: Landlock and a pids cgroup for students' code (grading).
+    /// `runtime_cache`: where aula's compiled runtime is kept between runs;
+    /// none: it is built in the scratch folder.
     pub fn new(
         options: Options,
         scratch: Scratch,
         netns: Vec<Arc<netns::Netns>>,
         confinement: Option<confine::Confinement>,
+        runtime_cache: Option<PathBuf>,
     ) -> Result<Engine> {
         // Room for the sentinel and evcxr's own lines beyond the cell's cap.
         let channel_cap = options.output_cap + 64 * 1024;
         let tmp_root = scratch.tmp();
         let tmp_root = tmp_root.canonicalize().unwrap_or(tmp_root);
         let numbered = Arc::new(AtomicUsize::new(0));
+        let runtime_lib =
+            runtime_lib::start(runtime_cache.unwrap_or_else(|| tmp_root.join("aula-runtime")));
         let confinement = confinement.map(Arc::new);
         let namespaces: Vec<Option<Arc<netns::Netns>>> = if netns.is_empty() {
             vec![None]
@@ -124,6 +130,7 @@ impl Engine {
                     netns: netns.clone(),
                     confinement: confinement.clone(),
                     numbered: Arc::clone(&numbered),
+                    runtime_lib: Arc::clone(&runtime_lib),
                 }),
                 tables: netns
                     .as_ref()

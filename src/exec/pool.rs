@@ -36,6 +36,8 @@ pub struct Spec {
     pub confinement: Option<Arc<Confinement>>,
     /// Contexts numbered so far (across lanes), for their folders' names.
     pub numbered: Arc<AtomicUsize>,
+    /// aula's runtime as a library, when it could be built.
+    pub runtime_lib: super::runtime_lib::Pending,
 }
 
 impl Spec {
@@ -61,6 +63,7 @@ impl Spec {
             &self.opt_level,
             self.netns.as_deref(),
             confinement,
+            std::sync::LazyLock::force(&self.runtime_lib).as_deref(),
         )
     }
 }

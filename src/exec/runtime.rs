@@ -35,6 +35,13 @@ pub const PLAIN_SENTINEL: &str = "__AULA_PLAIN_CELL_END_7f3a91__";
 /// this is kept small and free of dependencies beyond std and libc's symbols.
 pub const MODULE: &str = concat!("mod __aula {\n", include_str!("cell_runtime.rs"), "}\n");
 
+/// The same runtime as a crate of its own (see `runtime_lib`).
+pub const LIBRARY_SOURCE: &str = include_str!("cell_runtime.rs");
+
+/// What a context gets instead of [`MODULE`] when its cells link the
+/// compiled runtime: the same name for it, and nothing to compile.
+pub const SHIM: &str = "mod __aula { pub use ::aula_rt::*; }\n";
+
 // The runtime is compiled with aula's tests, so rustc and clippy check it.
 #[cfg(test)]
 #[allow(dead_code)]
