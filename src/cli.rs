@@ -723,7 +723,11 @@ impl ExecArgs {
     /// `std_types`: whether some plain cell keeps a variable, so evcxr's
     /// rust-analyzer needs the standard library (see `exec::analysis`).
     fn start(&self, std_types: bool) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
-        self.start_with(if self.isolate { 1 } else { 0 }, None, std_types)
+        self.start_with(
+            if self.isolate { 1 } else { 0 },
+            None,
+            StdTypes::Fixed(std_types),
+        )
     }
 
     /// Like [`ExecArgs::start`], with `namespaces` private networks (lanes;
@@ -732,7 +736,7 @@ impl ExecArgs {
         &self,
         namespaces: usize,
         confinement: Option<crate::exec::confine::Confinement>,
-        std_types: bool,
+        std_types: StdTypes,
     ) -> anyhow::Result<(Engine, Option<Cache>, usize)> {
         let cache = if self.no_cache || self.trace {
             None
@@ -745,10 +749,20 @@ impl ExecArgs {
         // under TMPDIR; inside the scratch folder, a run killed outright
         // leaves them where the next run's clean-up removes them.
         unsafe { std::env::set_var("TMPDIR", scratch.tmp()) };
-        if !std_types {
-            let empty = crate::exec::analysis::empty_std(scratch.path())?;
-            // SAFETY: as above, no other thread exists yet.
-            unsafe { std::env::set_var("RUST_SRC_PATH", empty) };
+        let mut std_link = None;
+        match std_types {
+            StdTypes::Fixed(true) => {}
+            StdTypes::Fixed(false) => {
+                let empty = crate::exec::analysis::empty_std(scratch.path())?;
+                // SAFETY: as above, no other thread exists yet.
+                unsafe { std::env::set_var("RUST_SRC_PATH", empty) };
+            }
+            StdTypes::Switchable(now) => {
+                let link = crate::exec::analysis::StdLink::create(scratch.path(), now)?;
+                // SAFETY: as above, no other thread exists yet.
+                unsafe { std::env::set_var("RUST_SRC_PATH", link.path()) };
+                std_link = Some(link);
+            }
         }
         sandbox::become_subreaper();
         let mut netns = Vec::new();
@@ -768,9 +782,20 @@ impl ExecArgs {
             Some(_) => None,
             None => Cache::default_dir().map(|d| d.join("runtime")),
         };
-        let engine = Engine::new(self.options(), scratch, netns, confinement, runtime_cache)?;
+        let mut engine = Engine::new(self.options(), scratch, netns, confinement, runtime_cache)?;
+        if let Some(link) = std_link {
+            engine.set_std_link(link);
+        }
         Ok((engine, cache, jobs))
     }
+}
+
+/// What rust-analyzer loads of the standard library (see `exec::analysis`).
+enum StdTypes {
+    /// All of it, or nothing, for the whole run.
+    Fixed(bool),
+    /// Nothing or all of it now, all of it once a lesson needs it.
+    Switchable(bool),
 }
 
 fn watch(args: WatchArgs) -> ExitCode {
@@ -780,7 +805,16 @@ fn watch(args: WatchArgs) -> ExitCode {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return run(RunArgs::human(args.paths, args.exec));
     }
-    let (engine, cache, jobs) = match args.exec.start(true) {
+    // Lessons can gain a plain cell that keeps a variable at any save: the
+    // engine can move rust-analyzer to the real standard library then.
+    let std_types = lesson::load_all(&args.paths).map_or(true, |lessons| {
+        crate::exec::analysis::needs_std_types(&lessons)
+    });
+    let (engine, cache, jobs) = match args.exec.start_with(
+        if args.exec.isolate { 1 } else { 0 },
+        None,
+        StdTypes::Switchable(std_types),
+    ) {
         Ok(started) => started,
         Err(e) => return usage_error(format!("{e:#}")),
     };
@@ -996,10 +1030,14 @@ fn grade(args: GradeArgs) -> ExitCode {
     // Students' sides are exercise cells: only the reference's plain cells
     // can keep variables.
     let std_types = crate::exec::analysis::needs_std_types([&reference]);
-    let (engine, _, jobs) = match args.exec.start_with(lanes, confinement, std_types) {
-        Ok(started) => started,
-        Err(e) => return usage_error(format!("{e:#}")),
-    };
+    let (engine, _, jobs) =
+        match args
+            .exec
+            .start_with(lanes, confinement, StdTypes::Fixed(std_types))
+        {
+            Ok(started) => started,
+            Err(e) => return usage_error(format!("{e:#}")),
+        };
     let cancel = Cancel::new();
     let _signals = Signals::watch(&cancel);
     let begun = std::time::Instant::now();

@@ -324,3 +324,31 @@ fn a_notebook_course_reruns_when_the_notebook_is_saved() {
     assert!(screen.contains("1/2 exercises done"), "{screen}");
     assert_eq!(s.quit(), Some(0));
 }
+
+#[test]
+fn a_save_that_adds_a_cell_keeping_a_variable_gets_the_standard_library_types() {
+    // The course keeps no variable, so aula starts rust-analyzer without
+    // the standard library; evcxr needs it for `String`'s type below.
+    let (dir, lesson) = course();
+    let cache = tempfile::tempdir().unwrap();
+    let s = Session::start(dir.path(), cache.path(), &["watch"]);
+    s.wait_for("greet: panic");
+    let original = std::fs::read_to_string(&lesson).unwrap();
+    let keeps = original
+        .replacen("    todo!();\n", "    greeting(name)\n", 1)
+        .replacen(
+            "## Greet\n",
+            "```rust\nlet who = String::from(\"ana\");\n```\n\n## Greet\n",
+            1,
+        )
+        .replacen(
+            "s.write_all(b\"ana\\n\").unwrap();",
+            "s.write_all(format!(\"{who}\\n\").as_bytes()).unwrap();",
+            1,
+        );
+    assert_eq!(keeps.matches("who").count(), 2, "{keeps}");
+    save(&lesson, &keeps);
+    let screen = s.wait_for("greet passes");
+    assert!(screen.contains("1/2 exercises done"), "{screen}");
+    assert_eq!(s.quit(), Some(0));
+}

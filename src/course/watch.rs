@@ -78,6 +78,11 @@ fn runner(
             req.names.contains(&plan::exercise_name(l, ex))
         };
         let plan = Plan::new(&req.lessons, &selected, &keys);
+        if crate::exec::analysis::needs_std_types(&req.lessons)
+            && let Err(e) = engine.need_std_types()
+        {
+            eprintln!("warning: rust-analyzer keeps the empty standard library: {e}");
+        }
         engine.warm(plan.contexts_needed(jobs).min(3));
         let finished = crate::run::execute(&engine, &plan, &keys, jobs, &req.cancel, &mut Quiet);
         let ran = Ran {

@@ -79,6 +79,8 @@ pub struct Engine {
     next_capture: AtomicUsize,
     /// How students' code is confined (grading); Python peers get it too.
     confinement: Option<Arc<confine::Confinement>>,
+    /// The standard library rust-analyzer loads, when it can still change.
+    std_link: Option<analysis::StdLink>,
 }
 
 /// Contexts that share one network namespace. Grading gives each worker a
@@ -144,7 +146,32 @@ impl Engine {
             scratch,
             next_capture: AtomicUsize::new(0),
             confinement,
+            std_link: None,
         })
+    }
+
+    /// Lets [`Engine::need_std_types`] move rust-analyzer from the empty
+    /// standard library to the real one.
+    pub fn set_std_link(&mut self, link: analysis::StdLink) {
+        self.std_link = Some(link);
+    }
+
+    /// For lessons with a plain cell that keeps a variable: contexts that
+    /// loaded the empty standard library are dropped, and those started
+    /// from now on load the real one. Call it between runs, when no context
+    /// is taken.
+    pub fn need_std_types(&self) -> Result<()> {
+        let Some(link) = &self.std_link else {
+            return Ok(());
+        };
+        if link.make_full()? {
+            for lane in &self.lanes {
+                // Contexts still starting or resetting read the old link.
+                lane.pool.settle();
+                lane.pool.clear();
+            }
+        }
+        Ok(())
     }
 
     pub fn options(&self) -> &Options {
