@@ -79,6 +79,23 @@ pub fn encoded_rustflags(lib: &Path) -> String {
     .join("\x1f")
 }
 
+/// How the library is compiled; part of its key, with rustc's version and
+/// the runtime's source.
+const FLAGS: [&str; 12] = [
+    "--edition",
+    "2024",
+    "--crate-type",
+    "dylib",
+    "--crate-name",
+    CRATE,
+    "-C",
+    "prefer-dynamic",
+    "-C",
+    "opt-level=0",
+    "--cap-lints",
+    "allow",
+];
+
 fn find_or_build(root: &Path) -> Result<PathBuf> {
     let rustc = rustc();
     let version = Command::new(&rustc)
@@ -88,8 +105,13 @@ fn find_or_build(root: &Path) -> Result<PathBuf> {
     if !version.status.success() {
         bail!("{} -vV failed", rustc.display());
     }
+    let flags = FLAGS.join(" ");
     let mut key = Sha256::new();
-    for part in [&version.stdout[..], runtime::LIBRARY_SOURCE.as_bytes()] {
+    for part in [
+        &version.stdout[..],
+        runtime::LIBRARY_SOURCE.as_bytes(),
+        flags.as_bytes(),
+    ] {
         key.update((part.len() as u64).to_le_bytes());
         key.update(part);
     }
@@ -109,22 +131,7 @@ fn find_or_build(root: &Path) -> Result<PathBuf> {
     let source = work.path().join(format!("{CRATE}.rs"));
     std::fs::write(&source, runtime::LIBRARY_SOURCE)?;
     let out = Command::new(&rustc)
-        .args([
-            "--edition",
-            "2024",
-            "--crate-type",
-            "dylib",
-            "--crate-name",
-            CRATE,
-        ])
-        .args([
-            "-C",
-            "prefer-dynamic",
-            "-C",
-            "opt-level=0",
-            "--cap-lints",
-            "allow",
-        ])
+        .args(FLAGS)
         .arg("--out-dir")
         .arg(work.path())
         .arg(&source)
