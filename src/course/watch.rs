@@ -40,6 +40,8 @@ enum Message {
     Key(KeyEvent),
     FilesChanged,
     Ran(Box<Ran>),
+    /// Something the runner wants the student to read.
+    Notice(String),
 }
 
 /// A run the runner thread finished.
@@ -67,6 +69,7 @@ fn runner(
     setup_engine: Engine,
     cache: Option<Cache>,
     jobs: usize,
+    lang: &'static str,
     requests: Receiver<Request>,
     tx: Sender<Message>,
 ) {
@@ -81,7 +84,12 @@ fn runner(
         if crate::exec::analysis::needs_std_types(&req.lessons)
             && let Err(e) = engine.need_std_types()
         {
-            eprintln!("warning: rust-analyzer keeps the empty standard library: {e}");
+            let text = t!(
+                "watch.std_types_failed",
+                locale = lang,
+                error = format!("{e:#}")
+            );
+            let _ = tx.send(Message::Notice(text.into_owned()));
         }
         engine.warm(plan.contexts_needed(jobs).min(3));
         let finished = crate::run::execute(&engine, &plan, &keys, jobs, &req.cancel, &mut Quiet);
@@ -549,7 +557,7 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
         let tx = tx.clone();
         let (engine, cache, jobs) = (setup.engine, setup.cache, setup.jobs);
         // The engine lives on this thread for the whole session.
-        std::thread::spawn(move || runner(engine, cache, jobs, for_runner, tx));
+        std::thread::spawn(move || runner(engine, cache, jobs, lang, for_runner, tx));
     }
     {
         let tx = tx.clone();
@@ -623,6 +631,7 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
                     match m {
                         Message::Key(k) if !session.key(k) => return finish(session),
                         Message::Ran(ran) => session.ran(*ran),
+                        Message::Notice(n) => session.notice = Some(n),
                         _ => {}
                     }
                 }
@@ -630,6 +639,10 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
             }
             Message::Ran(ran) => {
                 session.ran(*ran);
+                true
+            }
+            Message::Notice(n) => {
+                session.notice = Some(n);
                 true
             }
         };
