@@ -178,7 +178,7 @@ impl Kernel {
         opt_level: &str,
         netns: Option<&Netns>,
         confinement: Option<ChildConfinement>,
-        runtime_lib: Option<&Path>,
+        runtime_lib: &super::runtime_lib::Pending,
     ) -> Result<Kernel> {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
         std::fs::create_dir_all(workdir)
@@ -210,6 +210,8 @@ impl Kernel {
             .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
         ctx.set_opt_level(opt_level)
             .map_err(|e| anyhow::anyhow!("setting the optimisation level: {e}"))?;
+        // Built meanwhile (see `runtime_lib::prefetch`).
+        let runtime_lib = std::sync::LazyLock::force(runtime_lib).as_deref();
         let mut runtime_items = runtime::MODULE;
         if let Some(lib) = runtime_lib {
             // Build settings live in the context's configuration, which

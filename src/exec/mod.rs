@@ -113,7 +113,7 @@ impl Engine {
         let tmp_root = tmp_root.canonicalize().unwrap_or(tmp_root);
         let numbered = Arc::new(AtomicUsize::new(0));
         let runtime_lib =
-            runtime_lib::start(runtime_cache.unwrap_or_else(|| tmp_root.join("aula-runtime")));
+            runtime_lib::pending(runtime_cache.unwrap_or_else(|| tmp_root.join("aula-runtime")));
         let confinement = confinement.map(Arc::new);
         let namespaces: Vec<Option<Arc<netns::Netns>>> = if netns.is_empty() {
             vec![None]

@@ -56,6 +56,7 @@ impl Spec {
             }),
             None => None,
         };
+        super::runtime_lib::prefetch(&self.runtime_lib);
         Kernel::start(
             &workdir,
             self.channel_cap,
@@ -63,7 +64,7 @@ impl Spec {
             &self.opt_level,
             self.netns.as_deref(),
             confinement,
-            std::sync::LazyLock::force(&self.runtime_lib).as_deref(),
+            &self.runtime_lib,
         )
     }
 }

@@ -23,12 +23,14 @@ use super::runtime;
 /// The crate's name in cells' code (see `runtime::SHIM`).
 pub const CRATE: &str = "aula_rt";
 
-/// A library being built in the background; [`Pending::get`] waits for it.
+/// The library, built (or found) the first time it is forced: by
+/// [`prefetch`] when a context starts, so a run that starts none, all
+/// cached, builds nothing.
 pub type Pending = Arc<LazyLock<Option<PathBuf>, Box<dyn FnOnce() -> Option<PathBuf> + Send>>>;
 
-/// Starts building the library in `root` (or finding it there, built by an
-/// earlier run of the same rustc and runtime) on a thread of its own.
-pub fn start(root: PathBuf) -> Pending {
+/// The library in `root`, found there (built by an earlier run of the same
+/// rustc and runtime) or built there, once asked for.
+pub fn pending(root: PathBuf) -> Pending {
     let build: Box<dyn FnOnce() -> Option<PathBuf> + Send> =
         Box::new(move || match find_or_build(&root) {
             Ok(lib) => Some(lib),
@@ -40,26 +42,16 @@ pub fn start(root: PathBuf) -> Pending {
                 None
             }
         });
-    let pending: Pending = Arc::new(LazyLock::new(build));
-    let forced = Arc::clone(&pending);
-    std::thread::spawn(move || {
-        LazyLock::force(&forced);
-    });
-    pending
+    Arc::new(LazyLock::new(build))
 }
 
-/// The rustc evcxr compiles with: rustup's answer for this folder, else the
-/// one on PATH (as evcxr decides).
-fn rustc() -> PathBuf {
-    Command::new("rustup")
-        .args(["which", "rustc"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| PathBuf::from(s.trim()))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("rustc"))
+/// Builds the library on a thread of its own while a context starts (evcxr
+/// takes about a second for that); the context waits for it only then.
+pub fn prefetch(pending: &Pending) {
+    let pending = Arc::clone(pending);
+    std::thread::spawn(move || {
+        LazyLock::force(&pending);
+    });
 }
 
 /// Flags every cell's crate is compiled with: evcxr's own
@@ -97,13 +89,14 @@ const FLAGS: [&str; 12] = [
 ];
 
 fn find_or_build(root: &Path) -> Result<PathBuf> {
-    let rustc = rustc();
-    let version = Command::new(&rustc)
+    // The rustc on PATH, in aula's folder, is the toolchain evcxr resolves
+    // there too (rustup's proxy and `rustup which` agree).
+    let version = Command::new("rustc")
         .arg("-vV")
         .output()
-        .with_context(|| format!("running {} -vV", rustc.display()))?;
+        .context("running rustc -vV")?;
     if !version.status.success() {
-        bail!("{} -vV failed", rustc.display());
+        bail!("rustc -vV failed");
     }
     let flags = FLAGS.join(" ");
     let mut key = Sha256::new();
@@ -130,7 +123,7 @@ fn find_or_build(root: &Path) -> Result<PathBuf> {
         .with_context(|| format!("creating a folder in {}", root.display()))?;
     let source = work.path().join(format!("{CRATE}.rs"));
     std::fs::write(&source, runtime::LIBRARY_SOURCE)?;
-    let out = Command::new(&rustc)
+    let out = Command::new("rustc")
         .args(FLAGS)
         .arg("--out-dir")
         .arg(work.path())
