@@ -413,6 +413,31 @@ fn require_python(lessons: &[Lesson]) -> Result<(), ExitCode> {
     }
 }
 
+/// Stops a run before anything compiles when a plain cell keeps a variable
+/// whose type rust-analyzer must infer and the standard library's source it
+/// infers it from is not installed: evcxr would only say it "couldn't
+/// automatically determine" the type, which names no fix.
+fn require_std_source(lessons: &[Lesson]) -> Result<(), ExitCode> {
+    use crate::exec::analysis;
+    let untyped = analysis::untyped_variables(lessons);
+    if untyped.is_empty() || analysis::std_source_found() {
+        return Ok(());
+    }
+    let lang = crate::i18n::from_env();
+    for u in &untyped {
+        eprintln!(
+            "{}",
+            rust_i18n::t!(
+                "run.std_source_missing",
+                locale = lang,
+                at = u.at,
+                var = u.variable
+            )
+        );
+    }
+    Err(ExitCode::from(EXIT_UNUSABLE))
+}
+
 fn convert(args: ConvertArgs) -> ExitCode {
     // A file converts as it is, a whole lesson or not (a submission, a
     // lesson being written): only what it holds is carried over.
@@ -548,6 +573,9 @@ fn run(args: RunArgs) -> ExitCode {
         })
         .collect();
 
+    if let Err(code) = require_std_source(&lessons) {
+        return code;
+    }
     let std_types = crate::exec::analysis::needs_std_types(&lessons);
     let (engine, cache, jobs) = match args.exec.start(std_types) {
         Ok(started) => started,
@@ -925,6 +953,9 @@ fn grade(args: GradeArgs) -> ExitCode {
         Err(errors) => return lesson_errors(&errors),
     };
     if let Err(code) = require_python(std::slice::from_ref(&reference)) {
+        return code;
+    }
+    if let Err(code) = require_std_source(std::slice::from_ref(&reference)) {
         return code;
     }
     if args.exec.trace {

@@ -185,7 +185,7 @@ fn a_lesson_never_seen_passes_every_feature_of_the_format() {
         vec![
             line_of(&fixture("good.md"), "```rust") as u64,
             line_of(&fixture("good.md"), "println!(\"{} {}\", shout") as u64 - 1,
-            line_of(&fixture("good.md"), "let words = vec!") as u64 - 1,
+            line_of(&fixture("good.md"), "let words: Vec<&str> = vec!") as u64 - 1,
         ]
     );
     for id in ["tcp-helper", "udp6", "in-turn"] {
@@ -1138,4 +1138,66 @@ fn bless_rewrites_wrong_expectations_keeps_patterns_and_a_second_bless_changes_n
     again.status(0);
     assert!(!again.stderr.contains("blessed"), "{}", again.stderr);
     assert_eq!(std::fs::read_to_string(&lesson).unwrap(), text);
+}
+
+/// A standard library of its own layout, all empty: what rust-analyzer sees
+/// on a machine without the `rust-src` component, as far as types go.
+fn empty_std() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for krate in ["core", "alloc", "std"] {
+        let src = dir.path().join(krate).join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("lib.rs"), "").unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_kept_variable_is_typed_from_the_std_source_and_without_one_the_run_says_what_to_install() {
+    let keeps = fixture("keeps.md");
+    let std_src = root().join("tests/fixtures/std-src");
+    // rust-analyzer types `greeting` from RUST_SRC_PATH's library; the
+    // closure is not kept, and the cell runs all the same.
+    Aula::run()
+        .arg(&keeps)
+        .env("RUST_SRC_PATH", std_src.to_str().unwrap())
+        .exec()
+        .status(0);
+
+    // Without the source: one line that names the cell, the variable and
+    // the fix, before anything compiles; never evcxr's `crashed`.
+    let empty = empty_std();
+    let line = line_of(&keeps, "```rust");
+    for (lang, says) in [
+        ("en_US.UTF-8", "this cell keeps the variable `greeting`"),
+        ("pt_BR.UTF-8", "esta célula guarda a variável `greeting`"),
+    ] {
+        let out = Aula::run()
+            .arg(&keeps)
+            .env("RUST_SRC_PATH", empty.path().to_str().unwrap())
+            .env("LANG", lang)
+            .without_evcxr()
+            .exec();
+        out.status(2);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", out.stderr);
+        assert!(
+            lines[0].starts_with(&format!("{keeps}:{line}: {says}")),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            lines[0].contains("rustup component add rust-src"),
+            "{}",
+            out.stderr
+        );
+        let closure = line_of(&keeps, "let twice");
+        assert!(
+            lines[1].starts_with(&format!("{keeps}:{}:", closure - 1))
+                && lines[1].contains("`twice`"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty() && !out.stderr.contains("crashed"));
+    }
 }

@@ -48,6 +48,9 @@ impl Session {
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .env("TERM", "xterm")
+            // The same on a machine without `rust-src`: rust-analyzer types
+            // `String` from this small library once the course needs it.
+            .env("RUST_SRC_PATH", root().join("tests/fixtures/std-src"))
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));

@@ -81,7 +81,20 @@ fn runner(
             req.names.contains(&plan::exercise_name(l, ex))
         };
         let plan = Plan::new(&req.lessons, &selected, &keys);
-        if crate::exec::analysis::needs_std_types(&req.lessons)
+        let untyped = crate::exec::analysis::untyped_variables(&req.lessons);
+        if let Some(u) = untyped.first()
+            && !crate::exec::analysis::std_source_found()
+        {
+            // The course goes on: the cell crashes with evcxr's words, and
+            // this says what to install.
+            let text = t!(
+                "run.std_source_missing",
+                locale = lang,
+                at = u.at,
+                var = u.variable
+            );
+            let _ = tx.send(Message::Notice(text.into_owned()));
+        } else if !untyped.is_empty()
             && let Err(e) = engine.need_std_types()
         {
             let text = t!(

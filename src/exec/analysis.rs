@@ -15,25 +15,109 @@ use std::path::{Path, PathBuf};
 
 use crate::lesson::{CellKind, Lang, Lesson};
 
-/// Whether some plain cell binds a top-level variable, whose type evcxr
-/// must learn from rust-analyzer to keep it for the cells below. A cell
-/// that does not parse counts as one: rustc will say what is wrong, and
-/// evcxr gets the analysis it expects.
-pub fn needs_std_types<'a>(lessons: impl IntoIterator<Item = &'a Lesson>) -> bool {
-    lessons.into_iter().any(|lesson| {
-        lesson
-            .cells
-            .iter()
-            .filter(|c| c.kind == CellKind::Plain && c.lang == Lang::Rust)
-            .any(|c| binds_variables(&c.code))
-    })
+/// A variable that a plain cell keeps and whose type evcxr asks
+/// rust-analyzer for: a top-level `let` without a complete type of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untyped {
+    /// Where the cell stands: `path:line`, or `path:cell N:L` in a notebook.
+    pub at: String,
+    /// The variable's name, or the pattern's text when it binds several.
+    pub variable: String,
 }
 
-fn binds_variables(code: &str) -> bool {
-    match syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) {
-        Ok(block) => block.stmts.iter().any(|s| matches!(s, syn::Stmt::Local(_))),
-        Err(_) => true,
+/// The variables of plain cells whose types rust-analyzer must infer, to
+/// keep them for the cells below; their types come from the standard
+/// library's source. evcxr takes a variable's type as written when it is
+/// complete (`let words: Vec<&str> = ...`), without asking. A cell that
+/// does not parse counts as one: rustc will say what is wrong, and evcxr
+/// gets the analysis it expects.
+pub fn untyped_variables<'a>(lessons: impl IntoIterator<Item = &'a Lesson>) -> Vec<Untyped> {
+    let mut found = Vec::new();
+    for lesson in lessons {
+        let cells = lesson.cells.iter();
+        for cell in cells.filter(|c| c.kind == CellKind::Plain && c.lang == Lang::Rust) {
+            found.extend(untyped_in(&cell.code).into_iter().map(|variable| Untyped {
+                at: cell.origin.source.at(cell.line()),
+                variable,
+            }));
+        }
     }
+    found
+}
+
+/// Whether some plain cell keeps a variable whose type must be inferred.
+pub fn needs_std_types<'a>(lessons: impl IntoIterator<Item = &'a Lesson>) -> bool {
+    !untyped_variables(lessons).is_empty()
+}
+
+fn untyped_in(code: &str) -> Vec<String> {
+    let Ok(block) = syn::parse_str::<syn::Block>(&format!("{{\n{code}\n}}")) else {
+        return vec!["?".to_owned()];
+    };
+    block
+        .stmts
+        .iter()
+        .filter_map(|s| match s {
+            syn::Stmt::Local(local) => Some(local),
+            _ => None,
+        })
+        .filter(|local| match &local.pat {
+            // evcxr uses a written type that has no `_` in it as it is.
+            syn::Pat::Type(typed) => {
+                !matches!(*typed.pat, syn::Pat::Ident(_)) || has_inferred_part(&typed.ty)
+            }
+            // rust-analyzer types a literal without any library: `41` is an
+            // `i32`, `"x"` a `&str`.
+            syn::Pat::Ident(_) => !local.init.as_ref().is_some_and(|i| is_literal(&i.expr)),
+            _ => true,
+        })
+        .map(|local| pattern_text(&local.pat))
+        .collect()
+}
+
+/// A literal, or a negated one (`-1`).
+fn is_literal(expr: &syn::Expr) -> bool {
+    match expr {
+        syn::Expr::Lit(_) => true,
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => is_literal(&u.expr),
+        syn::Expr::Paren(p) => is_literal(&p.expr),
+        _ => false,
+    }
+}
+
+/// Whether a written type leaves a part to inference (`Vec<_>`).
+fn has_inferred_part(ty: &syn::Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_infer(&mut self, _: &'ast syn::TypeInfer) {
+            self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.0
+}
+
+/// The names a pattern binds, for a message.
+fn pattern_text(pat: &syn::Pat) -> String {
+    struct Names(Vec<String>);
+    impl<'ast> syn::visit::Visit<'ast> for Names {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.0.push(p.ident.to_string());
+            syn::visit::visit_pat_ident(self, p);
+        }
+    }
+    let mut names = Names(Vec::new());
+    syn::visit::Visit::visit_pat(&mut names, pat);
+    names.0.join(", ")
+}
+
+/// Whether rust-analyzer can find the standard library's source where it
+/// looks: `RUST_SRC_PATH`, else the sysroot's `rust-src` component. An
+/// empty library (what aula points it at when no types are needed) is not
+/// one.
+pub fn std_source_found() -> bool {
+    std::fs::metadata(real_std_source().join("std/src/lib.rs")).is_ok_and(|m| m.len() > 0)
 }
 
 /// An empty standard library in `dir`, in the layout rust-analyzer looks
@@ -133,6 +217,20 @@ mod tests {
         let exercise = "```rust,server,exercise=e\nlet l = 1;\n```\n\n```rust,client,exercise=e\nlet c = 2;\n```\n";
         assert!(!needs_std_types([&lesson(exercise)]));
         assert!(needs_std_types([&lesson("```rust\nlet = ;\n```\n")]));
+    }
+
+    #[test]
+    fn a_variable_with_its_whole_type_written_needs_no_inference() {
+        let typed = "```rust\nlet words: Vec<&str> = vec![\"a\"];\nlet n: u32 = 1;\nlet c = -41;\nlet s = \"x\";\n```\n";
+        assert!(untyped_variables([&lesson(typed)]).is_empty());
+        // evcxr asks rust-analyzer for what `_` leaves open, and for each
+        // name a destructuring binds.
+        let text =
+            "# T\n\n```rust\nlet v: Vec<_> = vec![1];\nlet (a, b) = (1, 2);\nlet s = 1;\n```\n";
+        let found = untyped_variables([&lesson(text)]);
+        let names: Vec<&str> = found.iter().map(|u| u.variable.as_str()).collect();
+        assert_eq!(names, ["v", "a, b", "s"]);
+        assert!(found.iter().all(|u| u.at == "l.md:3"), "{found:?}");
     }
 
     #[test]
