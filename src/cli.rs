@@ -270,6 +270,10 @@ struct ExecArgs {
     /// Wall-clock limit of a plain cell, in seconds.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = positive_seconds)]
     cell_timeout: Duration,
+    /// Seconds the compiler may spend on a cell before it is stopped and the
+    /// cell gets `timeout` (default 300; in `aula grade`, 60).
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
+    compile_timeout: Option<Duration>,
     /// Optimisation level of students' code (rustc -C opt-level).
     #[arg(long, value_name = "LEVEL", default_value = "0",
           value_parser = ["0", "1", "2", "3", "s", "z"])]
@@ -324,6 +328,7 @@ impl ExecArgs {
             output_cap: self.output_cap as usize,
             grace: self.grace,
             cell_timeout: self.cell_timeout,
+            compile_limit: self.compile_timeout.unwrap_or(crate::exec::COMPILE_LIMIT),
             host: "127.0.0.1".to_owned(),
             limits: Limits {
                 address_space: mib(self.max_memory),
@@ -943,11 +948,15 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
-fn grade(args: GradeArgs) -> ExitCode {
+fn grade(mut args: GradeArgs) -> ExitCode {
     use crate::exec::confine::{self, Confinement, PidsCgroup};
     use crate::grade::{self, output};
 
     let lang = crate::i18n::from_env();
+    // Students' code can keep a compiler busy on purpose (GRADE-FORMAT 1.1).
+    args.exec
+        .compile_timeout
+        .get_or_insert(crate::grade::COMPILE_LIMIT);
     let reference = match lesson::load(&args.reference) {
         Ok(l) => l,
         Err(errors) => return lesson_errors(&errors),
@@ -1058,6 +1067,9 @@ fn grade(args: GradeArgs) -> ExitCode {
     } else {
         args.exec.jobs.map_or_else(default_jobs, usize::from)
     };
+    // Watched from before the contexts start compiling in the background.
+    let cancel = Cancel::new();
+    let _signals = Signals::watch(&cancel);
     // Students' sides are exercise cells: only the reference's plain cells
     // can keep variables.
     let std_types = crate::exec::analysis::needs_std_types([&reference]);
@@ -1069,8 +1081,19 @@ fn grade(args: GradeArgs) -> ExitCode {
             Ok(started) => started,
             Err(e) => return usage_error(format!("{e:#}")),
         };
-    let cancel = Cancel::new();
-    let _signals = Signals::watch(&cancel);
+    // Whatever the batch is waiting for when a signal comes, it ends within
+    // seconds (GRADE-FORMAT 1.1: Ctrl-C always stops it). Armed once the
+    // environment is set: it is a thread.
+    let _overdue = crate::exec::Overdue::arm(
+        &cancel,
+        std::time::Duration::from_secs(5),
+        rust_i18n::t!(
+            "grade.interrupted_waiting",
+            locale = lang,
+            log = args.out.join(output::LOG).display()
+        )
+        .into_owned(),
+    );
     let begun = std::time::Instant::now();
     let mut graded = kept;
     if !rest.is_empty() {

@@ -107,7 +107,16 @@ fn exercise_cell(
     if let Ending::DoesNotCompile(d) = &o.ending {
         r.diagnostics = d.clone();
     }
-    let failed = hard_failure(o, bounds)
+    // A compiler stopped at the limit is the cell's ending, whatever evcxr
+    // made of the compile it lost.
+    let compile_too_long = (o.stopped == Some(Stop::CompileDeadline)).then_some((
+        Verdict::Timeout,
+        Cause::CompileTooLong {
+            limit: bounds.compile_limit,
+        },
+    ));
+    let failed = compile_too_long
+        .or_else(|| hard_failure(o, bounds))
         .or_else(|| own_fault(o))
         .or_else(|| match o.stopped {
             Some(Stop::Deadline) => Some((
@@ -183,6 +192,13 @@ pub fn exercise(
                 break 'decide (v, cells[i].cause.clone(), Some(i));
             }
         }
+        // A compiler stopped at the limit: nothing after it is the cell's.
+        if let Some(i) = cells
+            .iter()
+            .position(|c| matches!(c.cause, Some(Cause::CompileTooLong { .. })))
+        {
+            break 'decide (Verdict::Timeout, cells[i].cause.clone(), Some(i));
+        }
         if let Some(i) = cells
             .iter()
             .position(|c| matches!(c.cause, Some(Cause::RunnerFailed { .. })))
@@ -199,8 +215,8 @@ pub fn exercise(
                     limit: ex.timeout,
                 }
             } else if obs.timed_out {
-                Cause::NeverStarted {
-                    limit: crate::exec::COMPILE_LIMIT,
+                Cause::CompileTooLong {
+                    limit: bounds.compile_limit,
                 }
             } else {
                 Cause::EndedWithoutBinding { port: obs.port }
@@ -267,6 +283,12 @@ pub fn plain(lesson: &Lesson, o: &PlainObservation, bounds: Bounds, host: &str) 
     let mut r = CellResult::new(o.cell, None, Verdict::Pass);
     r.duration = o.duration;
     let verdict_cause = match (&o.ending, o.stopped) {
+        (_, Some(Stop::CompileDeadline)) => Some((
+            Verdict::Timeout,
+            Cause::CompileTooLong {
+                limit: bounds.compile_limit,
+            },
+        )),
         (_, Some(Stop::Deadline)) => Some((
             Verdict::Timeout,
             Cause::StillRunning {
@@ -345,6 +367,7 @@ mod tests {
     const BOUNDS: Bounds = Bounds {
         output_cap: 100,
         cell_timeout: Duration::from_secs(10),
+        compile_limit: Duration::from_secs(60),
     };
 
     fn ok(cell: usize, out: &str) -> CellObservation {

@@ -13,6 +13,9 @@ use crate::outcome::Diagnostic;
 pub enum Stop {
     /// The exercise's clock (or a plain cell's limit) ran out.
     Deadline,
+    /// It was still compiling at the compile limit (`--compile-timeout`):
+    /// the compiler was stopped, whatever it was doing.
+    CompileDeadline,
     /// It wrote more than the output cap.
     Flood,
     /// The exercise was already decided, or the server's grace ran out.
@@ -178,4 +181,6 @@ impl PlainObservation {
 pub struct Bounds {
     pub output_cap: usize,
     pub cell_timeout: Duration,
+    /// How long a cell's code may take to compile.
+    pub compile_limit: Duration,
 }

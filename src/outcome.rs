@@ -131,8 +131,9 @@ pub enum Cause {
     EndedWithoutBinding {
         port: u16,
     },
-    /// The server was still compiling at the compile limit.
-    NeverStarted {
+    /// A cell was still compiling at the compile limit, and the compiler
+    /// was stopped.
+    CompileTooLong {
         limit: Duration,
     },
     /// Cells still running at the limit; `cells` are indices into the

@@ -38,29 +38,6 @@ fn line_of(path: &Path, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).unwrap() + 1
 }
 
-/// Every file under `dir`, read as text (lossily).
-fn all_text(dir: &Path) -> String {
-    let mut out = String::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out += &all_text(&p);
-        } else {
-            out += &String::from_utf8_lossy(&std::fs::read(&p).unwrap());
-        }
-    }
-    out
-}
-
-fn processes_with_arg(arg: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
-        .filter(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
-        .count()
-}
-
 /// A submission whose server looks for the reference's marker wherever the
 /// grader's processes point (their command lines, relative to their working
 /// folders, and the reference's own path) and answers with what it finds.
@@ -248,7 +225,7 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
         .parse()
         .unwrap();
     assert!(started < 200, "{started} processes started");
-    assert_eq!(processes_with_arg("31.4159"), 0);
+    assert_eq!(support::processes_with_arg("31.4159"), 0);
 
     // Hidden tests appear by number only; the reference's marker, what the
     // hidden client sends, and /etc/passwd appear nowhere.
@@ -257,7 +234,7 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
         bruno["message"].as_str().unwrap().contains("hidden test 1"),
         "{bruno}"
     );
-    let everything = format!("{}{stdout}{stderr}", all_text(&out));
+    let everything = format!("{}{stdout}{stderr}", support::all_text(&out));
     for secret in [MARKER, HIDDEN_INPUT, "ZEBRA", "root:x:0:0"] {
         assert!(!everything.contains(secret), "`{secret}` got out");
     }

@@ -1,8 +1,12 @@
 //! The folder a wrapped exercise cell writes into (see `runtime::files`), read
 //! from the host side.
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustix::fs::{self, Mode, OFlags};
 
 use super::runtime::files;
 use crate::observation::{Fault, FaultKind};
@@ -50,12 +54,28 @@ fn unescape(s: &str) -> String {
 
 /// A cell's capture folder; removed when dropped, once what the cell wrote
 /// has been read.
+///
+/// The cell's code can write in this folder, and when grading, the host
+/// reading it is the grader: so the host never opens a path in it after
+/// the cell started. It makes the folder and the files it reads before the
+/// cell runs, keeps them open, and reads through those descriptors: a
+/// capture the cell swapped for a link (to `/proc/self/environ`,
+/// `/dev/zero`), a FIFO or another file is not what the host reads; the
+/// cell's own output, in the file it was given, is.
 pub struct Capture {
     dir: PathBuf,
+    /// The folder as made: files are made and looked at relative to it,
+    /// never through a path that could lead elsewhere.
+    folder: Arc<OwnedFd>,
+    stdout: File,
+    stderr: File,
+    faults: File,
+    replay_faults: File,
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
+        // `remove_dir_all` removes a link, never what it points at.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -68,10 +88,53 @@ pub struct Captured {
     pub bytes: u64,
 }
 
+/// The most of a `faults` file that is read: a cell that floods it gets
+/// its first faults heard, not the host's memory filled.
+const FAULTS_CAP: usize = 256 * 1024;
+
 impl Capture {
+    /// Makes `dir` anew (whatever stood at its name is removed) with the
+    /// files the host will read, empty.
     pub fn create(dir: PathBuf) -> std::io::Result<Capture> {
-        std::fs::create_dir_all(&dir)?;
-        Ok(Capture { dir })
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&dir)?,
+            Ok(_) => std::fs::remove_file(&dir)?,
+            Err(_) => {}
+        }
+        std::fs::create_dir(&dir)?;
+        let folder = Arc::new(fs::open(
+            &dir,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?);
+        let file = |at: &OwnedFd, name: &str| -> std::io::Result<File> {
+            let flags = OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::RDWR;
+            let fd = fs::openat(
+                at,
+                name,
+                flags | OFlags::CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )?;
+            Ok(File::from(fd))
+        };
+        fs::mkdirat(&folder, files::REPLAY, Mode::from_bits_truncate(0o755))?;
+        let replay = fs::openat(
+            &folder,
+            files::REPLAY,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Capture {
+            stdout: file(&folder, files::STDOUT)?,
+            stderr: file(&folder, files::STDERR)?,
+            faults: file(&folder, files::FAULTS)?,
+            replay_faults: file(&replay, files::FAULTS)?,
+            folder,
+            dir,
+        })
     }
 
     /// The folder as the cell's code names it.
@@ -83,64 +146,87 @@ impl Capture {
         self.dir.to_string_lossy().into_owned()
     }
 
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
     pub fn started(&self) -> bool {
-        self.file(files::STARTED).exists()
+        present(&self.folder, files::STARTED)
     }
 
-    pub fn started_path(&self) -> PathBuf {
-        self.file(files::STARTED)
+    /// Whether the cell has started, for a watchdog's thread.
+    pub fn started_probe(&self) -> impl Fn() -> bool + Send + 'static {
+        let folder = Arc::clone(&self.folder);
+        move || present(&folder, files::STARTED)
+    }
+
+    /// Whether a gated cell is compiled and waiting at the gate.
+    pub fn waiting(&self) -> bool {
+        present(&self.folder, files::WAITING)
     }
 
     pub fn finished(&self) -> bool {
-        self.file(files::FINISHED).exists()
+        present(&self.folder, files::FINISHED)
     }
 
+    /// Lets a gated client run. The gate is made, never opened: a link or
+    /// anything else the cell put at its name is left as it is (the gate
+    /// counts as open then, which only the cell's own run can feel).
     pub fn open_gate(&self) {
-        let _ = std::fs::write(self.file(files::GATE), b"");
-    }
-
-    pub fn stdout_path(&self) -> PathBuf {
-        self.file(files::STDOUT)
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY;
+        let _ = fs::openat(
+            &self.folder,
+            files::GATE,
+            flags | OFlags::CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        );
     }
 
     pub fn stdout_bytes(&self) -> u64 {
-        std::fs::metadata(self.file(files::STDOUT)).map_or(0, |m| m.len())
+        self.stdout.metadata().map_or(0, |m| m.len())
+    }
+
+    /// Whether the cell's output has grown past `cap`, for a watchdog's
+    /// thread.
+    pub fn stdout_over(&self, cap: u64) -> std::io::Result<impl Fn() -> bool + Send + 'static> {
+        let file = self.stdout.try_clone()?;
+        Ok(move || file.metadata().is_ok_and(|m| m.len() > cap))
     }
 
     pub fn stdout(&self, cap: usize) -> Captured {
-        read_capped(&self.file(files::STDOUT), cap)
+        read_capped(&self.stdout, cap)
     }
 
     pub fn stderr(&self, cap: usize) -> Captured {
-        read_capped(&self.file(files::STDERR), cap)
+        read_capped(&self.stderr, cap)
     }
 
     pub fn faults(&self) -> Vec<Fault> {
-        std::fs::read_to_string(self.file(files::FAULTS))
-            .map(|t| parse_faults(&t))
-            .unwrap_or_default()
+        parse_faults(&read_capped(&self.faults, FAULTS_CAP).text)
     }
 
     /// Panics of the plain cells replayed before an exercise cell.
     pub fn replay_faults(&self) -> Vec<Fault> {
-        std::fs::read_to_string(self.dir.join(files::REPLAY).join(files::FAULTS))
-            .map(|t| parse_faults(&t))
-            .unwrap_or_default()
+        parse_faults(&read_capped(&self.replay_faults, FAULTS_CAP).text)
     }
 }
 
-/// Reads at most `cap` bytes, so a flooded file never fills the host's memory.
-fn read_capped(path: &Path, cap: usize) -> Captured {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Captured::default();
-    };
+/// Whether `name` stands in `folder`, as whatever it is: looked at, never
+/// followed or opened.
+fn present(folder: &OwnedFd, name: &str) -> bool {
+    fs::statat(folder, name, fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
+/// Reads at most `cap` bytes from the start, so a flooded file never fills
+/// the host's memory.
+fn read_capped(file: &File, cap: usize) -> Captured {
+    use std::os::unix::fs::FileExt as _;
     let bytes = file.metadata().map_or(0, |m| m.len());
-    let mut buf = Vec::new();
-    let _ = file.take(cap as u64).read_to_end(&mut buf);
+    let mut buf = vec![0; cap.min(usize::try_from(bytes).unwrap_or(usize::MAX))];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    buf.truncate(got);
     Captured {
         text: String::from_utf8_lossy(&buf).into_owned(),
         bytes,
@@ -183,5 +269,38 @@ mod tests {
         assert_eq!((got.text.as_str(), got.bytes), ("0123", 10));
         assert!(!cap.started());
         assert_eq!(cap.stderr(4).bytes, 0);
+    }
+
+    #[test]
+    fn captures_swapped_by_the_cell_are_not_what_the_host_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "GRADER_SECRET").unwrap();
+        let cap = Capture::create(dir.path().join("c")).unwrap();
+        let c = dir.path().join("c");
+        // What a hostile cell can do to its own folder once it runs.
+        std::fs::write(c.join("stdout"), "mine").unwrap();
+        std::fs::remove_file(c.join("stdout")).unwrap();
+        std::os::unix::fs::symlink(&secret, c.join("stdout")).unwrap();
+        std::fs::remove_file(c.join("faults")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", c.join("faults")).unwrap();
+        std::fs::remove_file(c.join("stderr")).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            c.join("stderr"),
+            Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let planted = dir.path().join("planted");
+        std::os::unix::fs::symlink(&planted, c.join("go")).unwrap();
+
+        // The file the cell was given, as the cell left it: "mine".
+        assert_eq!(cap.stdout(64).text, "mine");
+        assert!(!cap.stdout(64).text.contains("GRADER_SECRET"));
+        assert!(cap.faults().is_empty());
+        assert_eq!(cap.stderr(64).bytes, 0);
+        cap.open_gate();
+        assert!(!planted.exists(), "the gate followed a link");
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "GRADER_SECRET");
     }
 }

@@ -145,6 +145,11 @@ pub fn restrict(rules: &Rules) -> Result<()> {
         // /proc/self as it resolves now: this process's own entries, for
         // backtraces and thread counts, and nobody else's.
         .add_rules(path_beneath_rules(["/proc/self"], AccessFs::from_read(abi)))?
+        // Programs write what they throw away there (`Stdio::null()`).
+        .add_rules(path_beneath_rules(
+            ["/dev/null"],
+            AccessFs::ReadFile | AccessFs::WriteFile,
+        ))?
         .restrict_self()?;
     if status.ruleset == RulesetStatus::NotEnforced {
         bail!("this kernel does not enforce Landlock");
@@ -201,9 +206,8 @@ impl PidsCgroup {
         bail!("no pids cgroup can be created here")
     }
 
-    /// A group of its own for one context, holding at most `max` tasks; the
-    /// returned file moves the process that writes `0` to it into the group.
-    pub fn group(&self, name: &str, max: u64) -> Result<Arc<OwnedFd>> {
+    /// A group of its own for one context, holding at most `max` tasks.
+    pub fn group(&self, name: &str, max: u64) -> Result<Arc<Group>> {
         let dir = self.root.join(name);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::write(dir.join("pids.max"), max.to_string())
@@ -212,8 +216,86 @@ impl PidsCgroup {
             .write(true)
             .open(dir.join("cgroup.procs"))
             .with_context(|| format!("opening {}/cgroup.procs", dir.display()))?;
-        Ok(Arc::new(OwnedFd::from(procs)))
+        Ok(Arc::new(Group {
+            procs: OwnedFd::from(procs),
+            dir,
+        }))
     }
+}
+
+/// One context's pids group. A process cannot leave it (that takes writing
+/// to another group's `cgroup.procs`, which confined code cannot), whatever
+/// it does to its session or process group: so the group is how
+/// everything a context's code started is found and ended.
+#[derive(Debug)]
+pub struct Group {
+    /// Moves the process that writes `0` to it into the group.
+    procs: OwnedFd,
+    dir: PathBuf,
+}
+
+impl Group {
+    /// Kills every process in the group, and reaps those that were left to
+    /// aula (the subreaper) by parents that died, so their pids are given
+    /// back to the group's budget; `waited`: the one a `Child` of aula's
+    /// waits for (a context's child, a peer), left to it. Bounded: a process
+    /// forking meanwhile puts its child in the group, where the next round
+    /// finds it, and the group's `pids.max` bounds how many there can be.
+    pub fn kill_all(&self, waited: i32) {
+        let me = std::process::id() as i32;
+        for _ in 0..200 {
+            let pids = self.members();
+            if pids.is_empty() {
+                return;
+            }
+            for &pid in &pids {
+                if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+            }
+            for &pid in pids.iter().filter(|&&p| p != waited) {
+                reap_if_orphan(pid, me);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    fn members(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.dir.join("cgroup.procs"))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Waits for `pid` if it was reparented to aula (`me`), as what a dead
+/// context's child started is.
+fn reap_if_orphan(pid: i32, me: i32) {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return;
+    };
+    let stat = procfs::process::Process::new(pid).and_then(|p| p.stat());
+    let Ok(stat) = stat else {
+        return;
+    };
+    if stat.ppid != me {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while std::time::Instant::now() < deadline {
+        match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG) {
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            _ => return,
+        }
+    }
+}
+
+/// Moves the calling process into `group`: between fork and exec, so the
+/// child is counted from its first instruction. One write(2) on a file
+/// opened beforehand: async-signal-safe, and nothing is allocated.
+pub fn join_in_child(group: &Group) -> std::io::Result<()> {
+    rustix::io::write(&group.procs, b"0")
+        .map(|_| ())
+        .map_err(Into::into)
 }
 
 impl Drop for PidsCgroup {
@@ -255,14 +337,6 @@ fn remove_dead_groups(base: &Path) {
         }
         let _ = std::fs::remove_dir(e.path());
     }
-}
-
-/// Moves the calling process into the group `procs` opens: between fork and
-/// exec, so the child is counted from its first instruction.
-pub fn join_in_child(procs: &OwnedFd) -> std::io::Result<()> {
-    rustix::io::write(procs, b"0")
-        .map(|_| ())
-        .map_err(Into::into)
 }
 
 /// What the host needs to confine its contexts.

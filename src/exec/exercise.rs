@@ -16,7 +16,7 @@ use super::native::Natives;
 use super::peer;
 use super::plain::{Replay, push_cell};
 use super::source::{CodeLine, SourceMap};
-use super::{COMPILE_LIMIT, Cancel, Engine, ports, runtime};
+use super::{Cancel, Engine, ports, runtime};
 use crate::lesson::{Exercise, Lang, Lesson};
 use crate::observation::{CellObservation, Ending, ExerciseObservation, Stop};
 
@@ -37,6 +37,8 @@ enum Exec {
     Native {
         child: std::sync::Mutex<std::process::Child>,
         status: std::sync::Mutex<Option<std::process::ExitStatus>>,
+        /// The pids group of a confined peer: what it started, wherever.
+        group: Option<std::sync::Arc<super::confine::Group>>,
     },
 }
 
@@ -82,14 +84,14 @@ impl Running {
 
     /// Starts a compiled half, or a Python peer, in the lane's namespace,
     /// in a process group of its own, ended by the kernel if the thread that
-    /// started it dies. `procs`: the pids group it joins before it runs.
+    /// started it dies. `group`: the pids group it joins before it runs.
     fn start_process(
         mut command: std::process::Command,
         cell: usize,
         capture: Capture,
         limits: super::sandbox::Limits,
         netns: Option<&super::netns::Netns>,
-        procs: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+        group: Option<std::sync::Arc<super::confine::Group>>,
     ) -> Result<Running> {
         use std::os::unix::process::CommandExt as _;
         command
@@ -99,6 +101,7 @@ impl Running {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         limits.apply_to(&mut command);
+        let joins = group.clone();
         // SAFETY: one prctl(2) and one write(2): async-signal-safe, nothing
         // allocated.
         unsafe {
@@ -106,8 +109,8 @@ impl Running {
                 rustix::process::set_parent_process_death_signal(Some(
                     rustix::process::Signal::KILL,
                 ))?;
-                if let Some(procs) = &procs {
-                    super::confine::join_in_child(procs)?;
+                if let Some(group) = &joins {
+                    super::confine::join_in_child(group)?;
                 }
                 Ok(())
             });
@@ -122,6 +125,7 @@ impl Running {
             exec: Exec::Native {
                 child: std::sync::Mutex::new(child),
                 status: std::sync::Mutex::new(None),
+                group,
             },
             stopped: None,
             begun: Instant::now(),
@@ -131,7 +135,7 @@ impl Running {
     fn is_finished(&self) -> bool {
         match &self.exec {
             Exec::Evcxr { thread, .. } => thread.as_ref().is_none_or(|t| t.is_finished()),
-            Exec::Native { child, status } => {
+            Exec::Native { child, status, .. } => {
                 let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
                 if status.is_none() {
                     let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
@@ -142,13 +146,25 @@ impl Running {
         }
     }
 
+    /// Whether the cell's code is still being compiled: evaluated by evcxr,
+    /// and neither running nor waiting at its gate.
+    fn compiling(&self) -> bool {
+        matches!(self.exec, Exec::Evcxr { .. })
+            && !self.is_finished()
+            && !self.capture.started()
+            && !self.capture.waiting()
+    }
+
     fn kill(&self) {
         match &self.exec {
             Exec::Evcxr { killer, .. } => killer.kill(),
-            Exec::Native { child, .. } => {
+            Exec::Native { child, group, .. } => {
                 let pid = child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32;
                 if let Some(pid) = rustix::process::Pid::from_raw(pid) {
                     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                }
+                if let Some(group) = group {
+                    group.kill_all(pid);
                 }
             }
         }
@@ -158,6 +174,17 @@ impl Running {
         if self.stopped.is_none() && !self.is_finished() {
             self.stopped = Some(why);
             self.kill();
+        }
+    }
+
+    /// Stops the cell and its compiler too: evcxr waits for cargo in the
+    /// host, so a cell stopped while compiling ends only when its compiler
+    /// does. For the compile limit, and for a run that is cancelled.
+    fn stop_compiling(&mut self, why: Stop) {
+        let compiling = self.compiling();
+        self.stop(why);
+        if compiling && let Exec::Evcxr { killer, .. } = &self.exec {
+            killer.kill_compiler();
         }
     }
 
@@ -181,7 +208,11 @@ impl Running {
                     )
                 }
             },
-            Exec::Native { child, status } => {
+            Exec::Native {
+                child,
+                status,
+                group,
+            } => {
                 let known = *status.get_mut().unwrap_or_else(|e| e.into_inner());
                 let status = known.or_else(|| {
                     child
@@ -199,6 +230,11 @@ impl Running {
                     Some(s) => Ending::Died(s.to_string()),
                     None => Ending::RunnerFailed("lost the cell's process".to_owned()),
                 };
+                // What a peer left running (a daemon of its own session)
+                // ends with it.
+                if let Some(group) = group {
+                    group.kill_all(0);
+                }
                 (None, ending)
             }
         };
@@ -328,7 +364,6 @@ fn attempt(
     (port, server_port): (u16, u16),
     cancel: &Cancel,
 ) -> Result<Option<ExerciseObservation>> {
-    let begun = Instant::now();
     let opts = &engine.options;
     let lane = engine.lane(lane);
     let mut relay = match server_port != port {
@@ -409,7 +444,7 @@ fn attempt(
     let mut timed_out = false;
     // A later client's compile does not count against the exercise's clock.
     let mut client_compiling = false;
-    let compile_deadline = begun + COMPILE_LIMIT;
+    let compile_limit = opts.compile_limit;
 
     // Every pass either waits POLL or ends the loop; each branch that ends it
     // is reached by the deadline at the latest.
@@ -418,9 +453,9 @@ fn attempt(
         let now = Instant::now();
         if cancel.is_cancelled() {
             cancelled = true;
-            server.stop(Stop::Cleanup);
+            server.stop_compiling(Stop::Cleanup);
             if let Some(c) = client.as_mut() {
-                c.stop(Stop::Cleanup);
+                c.stop_compiling(Stop::Cleanup);
             }
         }
         if deadline.is_none() && server.capture.started() {
@@ -450,14 +485,15 @@ fn attempt(
                 r.stop(Stop::Flood);
             }
         }
-        let past_deadline = match deadline {
-            Some(d) => now > d && !client_compiling,
-            None => now > compile_deadline,
-        } || client_compiling
-            && client
-                .as_ref()
-                .is_some_and(|c| c.begun + COMPILE_LIMIT < now);
-        if past_deadline {
+        // A cell still compiling at the compile limit: its compiler is
+        // stopped, and the cell says so.
+        for r in std::iter::once(&mut server).chain(client.as_mut()) {
+            if r.compiling() && r.begun + compile_limit < now {
+                timed_out = true;
+                r.stop_compiling(Stop::CompileDeadline);
+            }
+        }
+        if deadline.is_some_and(|d| now > d && !client_compiling) {
             timed_out = true;
             server.stop(Stop::Deadline);
             if let Some(c) = client.as_mut() {
@@ -509,6 +545,10 @@ fn attempt(
     server.stop(Stop::Cleanup);
     let (server_kernel, server_observed) = server.join(opts.output_cap);
     for k in server_kernel.into_iter().chain(spare) {
+        // Nothing the exercise started outlives it (a process that left its
+        // cell's group included), so nothing of one student's code meets
+        // the next check: ended now, not when the context is reset.
+        k.killer().kill();
         lane.pool.give_back(k);
     }
     if cancelled {

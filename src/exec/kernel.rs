@@ -73,23 +73,46 @@ impl LineBuffer {
 /// Kills the context's current child and every process it started. Cheap to
 /// clone and usable from a watchdog thread while `eval` blocks.
 #[derive(Clone)]
-pub struct Killer(Arc<Mutex<std::process::Child>>);
+pub struct Killer {
+    child: Arc<Mutex<std::process::Child>>,
+    /// What the context's compiler has in its environment: [`BUILD_ENV`]
+    /// set to the context's working folder.
+    build: Arc<str>,
+    /// The context's pids group, when confined: it holds whatever left the
+    /// child's process group.
+    group: Option<Arc<confine::Group>>,
+}
 
 impl Killer {
     /// The child's pid, which is also its process group's id.
     pub fn pid(&self) -> i32 {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).id() as i32
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32
     }
 
     pub fn kill(&self) {
-        let child = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = self.pid();
         // The child leads its own process group (see `Kernel::start`), so the
         // group id is its pid; killing the group takes grandchildren with it.
-        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
+        // A process that made a session or group of its own is still in
+        // the pids group.
+        if let Some(group) = &self.group {
+            group.kill_all(pid);
+        }
+    }
+
+    /// Stops the context's compiler (cargo and rustc), if it is running:
+    /// evcxr then returns from `eval` with an error.
+    pub fn kill_compiler(&self) {
+        super::sandbox::kill_descendants_with_env(BUILD_ENV, &self.build);
     }
 }
+
+/// In the environment of a context's cargo and rustc: which context they
+/// build for, so they can be found and stopped.
+const BUILD_ENV: &str = "AULA_BUILD_FOR";
 
 /// How an evaluation ended, short of the cell's own output. evcxr's words
 /// are read here and nowhere else.
@@ -143,7 +166,9 @@ pub struct ChildConfinement {
     /// Read-only paths of the system and toolchain.
     pub system: Vec<std::path::PathBuf>,
     /// The context's pids group, when there is one.
-    pub procs: Option<Arc<std::os::fd::OwnedFd>>,
+    pub group: Option<Arc<confine::Group>>,
+    /// The limits of the compiler that builds the context's cells.
+    pub compiler: super::sandbox::CompilerLimits,
 }
 
 pub struct Kernel {
@@ -183,7 +208,12 @@ impl Kernel {
         let exe = std::env::current_exe().context("finding aula's own executable")?;
         std::fs::create_dir_all(workdir)
             .with_context(|| format!("creating {}", workdir.display()))?;
-        let mut command = Command::new(exe);
+        let mut command = Command::new(&exe);
+        if confinement.is_some() {
+            // The grader's environment (a CI runner's tokens among it) is
+            // not students' code's to read.
+            super::sandbox::clean_environment(&mut command);
+        }
         command
             .current_dir(workdir)
             .process_group(0)
@@ -195,11 +225,10 @@ impl Kernel {
                 .env(confine::BOOT_ENV, confine::boot(&c.system, &c.tmp_root))
                 .env("TMPDIR", workdir)
                 .env("HOME", workdir);
-            if let Some(procs) = c.procs.clone() {
-                // SAFETY: one write(2) on a file opened beforehand: async-
-                // signal-safe, and nothing is allocated.
+            if let Some(group) = c.group.clone() {
+                // SAFETY: `join_in_child` is async-signal-safe.
                 unsafe {
-                    command.pre_exec(move || confine::join_in_child(&procs));
+                    command.pre_exec(move || confine::join_in_child(&group));
                 }
             }
         }
@@ -213,18 +242,26 @@ impl Kernel {
         // Built meanwhile (see `runtime_lib::prefetch`).
         let runtime_lib = std::sync::LazyLock::force(runtime_lib).as_deref();
         let mut runtime_items = runtime::MODULE;
+        // Build settings live in the context's configuration, which `clear`
+        // keeps; an evaluation of nothing commits them.
+        let mut state = ctx.state();
+        let build = workdir.to_string_lossy();
+        state.set_build_env(BUILD_ENV, &build);
         if let Some(lib) = runtime_lib {
-            // Build settings live in the context's configuration, which
-            // `clear` keeps; an evaluation of nothing commits them.
-            let mut state = ctx.state();
             state.set_build_env(
                 "CARGO_ENCODED_RUSTFLAGS",
                 &super::runtime_lib::encoded_rustflags(lib),
             );
-            ctx.eval_with_state("", state)
-                .map_err(|e| anyhow::anyhow!("linking aula's runtime library: {e}"))?;
             runtime_items = runtime::SHIM;
         }
+        if let Some(c) = &confinement {
+            // evcxr sets no wrapper of its own here (static linking allowed,
+            // no cache): cargo runs every rustc through aula, limited.
+            state.set_build_env("RUSTC_WRAPPER", &exe.to_string_lossy());
+            state.set_build_env(super::sandbox::RUSTC_LIMITS_ENV, &c.compiler.encode());
+        }
+        ctx.eval_with_state("", state)
+            .map_err(|e| anyhow::anyhow!("setting the context's build: {e}"))?;
         let stdout = LineBuffer::new();
         let stderr = LineBuffer::new();
         for (rx, buf) in [
@@ -237,7 +274,11 @@ impl Kernel {
                 }
             });
         }
-        let killer = Killer(ctx.process_handle());
+        let killer = Killer {
+            child: ctx.process_handle(),
+            build: Arc::from(build.as_ref()),
+            group: confinement.as_ref().and_then(|c| c.group.clone()),
+        };
         let mut kernel = Kernel {
             ctx,
             workdir: workdir.to_path_buf(),

@@ -87,6 +87,49 @@ impl Drop for Signals {
     }
 }
 
+/// A bound on how long a run may take to stop once a signal came: most
+/// waits notice the [`Cancel`] at once, but not every one can (a context
+/// being started, the reference's own compiles). `grace` after the signal,
+/// the process kills everything it started and exits with the signal's
+/// status, saying `message`. Dropped when the run ends by itself.
+pub struct Overdue {
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Overdue {
+    pub fn arm(cancel: &Cancel, grace: std::time::Duration, message: String) -> Overdue {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (cancel, finished) = (cancel.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let tick = std::time::Duration::from_millis(50);
+            while cancel.signal().is_none() {
+                if finished.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(tick);
+            }
+            let deadline = std::time::Instant::now() + grace;
+            while std::time::Instant::now() < deadline {
+                if finished.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(tick);
+            }
+            super::sandbox::kill_descendants(&[]);
+            eprintln!("{message}");
+            let signal = cancel.signal().unwrap_or(signal_hook::consts::SIGTERM);
+            std::process::exit(i32::from(Signals::exit_status(signal)));
+        });
+        Overdue { done }
+    }
+}
+
+impl Drop for Overdue {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
 const SCRATCH_PREFIX: &str = "aula-run-";
 const LOCK: &str = ".lock";
 

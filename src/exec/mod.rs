@@ -29,15 +29,16 @@ use std::time::Duration;
 use anyhow::Result;
 
 pub use exercise::PANIC_INJECTION_ENV;
-pub use lifecycle::{Cancel, Scratch, Signals};
+pub use lifecycle::{Cancel, Overdue, Scratch, Signals};
 pub use plain::{PlainRun, Replay};
 
 use crate::lesson::{Exercise, Lesson};
 use crate::observation::{Bounds, ExerciseObservation};
 
-/// How long a server may take to compile (and replay plain cells) before
-/// its run starts the exercise's clock. Generous: compiling is not the
-/// student's fault, but a wedged compiler must not hang the run.
+/// How long a cell may take to compile (and replay plain cells) before its
+/// run starts the exercise's clock, unless `--compile-timeout` says. Generous:
+/// compiling is not the student's fault, but a wedged compiler must not hang
+/// the run.
 pub const COMPILE_LIMIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +49,8 @@ pub struct Options {
     pub grace: Duration,
     /// Wall-clock limit of a plain cell.
     pub cell_timeout: Duration,
+    /// How long the compiler may spend on one cell (`--compile-timeout`).
+    pub compile_limit: Duration,
     /// The address the runner provides as `HOST`.
     pub host: String,
     /// Resource limits of the processes that run students' code.
@@ -64,6 +67,7 @@ impl Options {
         Bounds {
             output_cap: self.output_cap,
             cell_timeout: self.cell_timeout,
+            compile_limit: self.compile_limit,
         }
     }
 }
@@ -128,6 +132,7 @@ impl Engine {
                     tmp_root: tmp_root.clone(),
                     channel_cap,
                     limits: options.limits,
+                    compile_limit: options.compile_limit,
                     opt_level: options.opt_level.clone(),
                     netns: netns.clone(),
                     confinement: confinement.clone(),
@@ -223,7 +228,7 @@ impl Engine {
         &self,
         capture: &std::path::Path,
         name: &str,
-    ) -> Result<(Option<PathBuf>, Option<Arc<std::os::fd::OwnedFd>>)> {
+    ) -> Result<(Option<PathBuf>, Option<Arc<confine::Group>>)> {
         let Some(c) = &self.confinement else {
             return Ok((None, None));
         };
@@ -235,14 +240,14 @@ impl Engine {
                 write: vec![capture.to_path_buf()],
             },
         )?;
-        let procs = match &c.pids {
+        let group = match &c.pids {
             Some(cg) => {
                 let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
                 Some(cg.group(&format!("peer-{n}-{name}"), c.max_tasks)?)
             }
             None => None,
         };
-        Ok((Some(rules), procs))
+        Ok((Some(rules), group))
     }
 
     /// A new capture folder in `kernel`'s working folder, the one place a

@@ -102,6 +102,7 @@ pub fn python_command(
     let mut command = match confine {
         Some(rules) => {
             let mut c = Command::new(std::env::current_exe()?);
+            super::sandbox::clean_environment(&mut c);
             c.env(super::confine::RULES_ENV, rules)
                 .env(EXEC_ENV, PYTHON);
             c

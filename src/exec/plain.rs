@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer};
 use super::source::{CodeLine, SourceMap};
-use super::{COMPILE_LIMIT, Cancel, Engine, runtime, shape};
+use super::{Cancel, Engine, runtime, shape};
 use crate::lesson::{Cell, CellKind, Lesson};
 use crate::observation::{Ending, PlainObservation, Stop};
 
@@ -55,16 +55,17 @@ const NOT_STOPPED: u8 = 0;
 const BY_DEADLINE: u8 = 1;
 const BY_FLOOD: u8 = 2;
 const BY_CANCEL: u8 = 3;
+const BY_COMPILE_DEADLINE: u8 = 4;
 
 impl Watchdog {
     /// The clock starts when `started` says the cell's code runs, so
     /// compiling (slow on a loaded machine) does not count against it; a
-    /// compile that outlasts `COMPILE_LIMIT` is stopped all the same.
+    /// compile that outlasts `compile_limit` is stopped all the same.
     fn spawn(
         killer: Killer,
         flooded: impl Fn() -> bool + Send + 'static,
         started: impl Fn() -> bool + Send + 'static,
-        limit: Duration,
+        (limit, compile_limit): (Duration, Duration),
         cancel: Cancel,
     ) -> Watchdog {
         let reason = Arc::new(AtomicU8::new(NOT_STOPPED));
@@ -78,14 +79,12 @@ impl Watchdog {
                     if running_since.is_none() && started() {
                         running_since = Some(Instant::now());
                     }
-                    let late = match running_since {
-                        Some(t) => t.elapsed() > limit,
-                        None => begun.elapsed() > COMPILE_LIMIT,
-                    };
                     let why = if cancel.is_cancelled() {
                         BY_CANCEL
-                    } else if late {
+                    } else if running_since.is_some_and(|t| t.elapsed() > limit) {
                         BY_DEADLINE
+                    } else if running_since.is_none() && begun.elapsed() > compile_limit {
+                        BY_COMPILE_DEADLINE
                     } else if flooded() {
                         BY_FLOOD
                     } else {
@@ -94,6 +93,9 @@ impl Watchdog {
                     if why != NOT_STOPPED {
                         reason.store(why, Ordering::SeqCst);
                         killer.kill();
+                        if running_since.is_none() {
+                            killer.kill_compiler();
+                        }
                         return;
                     }
                     std::thread::sleep(Duration::from_millis(10));
@@ -114,6 +116,7 @@ impl Watchdog {
         }
         match self.reason.load(Ordering::SeqCst) {
             BY_DEADLINE => Some(Stop::Deadline),
+            BY_COMPILE_DEADLINE => Some(Stop::CompileDeadline),
             BY_FLOOD => Some(Stop::Flood),
             BY_CANCEL => Some(Stop::Cleanup),
             _ => None,
@@ -227,19 +230,17 @@ fn run_cell(
         let buffer = kernel.stdout.clone();
         Box::new(move || buffer.overflowed())
     } else {
-        let file = capture.stdout_path();
-        let cap = opts.output_cap as u64;
-        Box::new(move || std::fs::metadata(&file).is_ok_and(|m| m.len() > cap))
+        match capture.stdout_over(opts.output_cap as u64) {
+            Ok(over) => Box::new(over),
+            Err(e) => return Err(EvalError::Other(format!("watching a capture file: {e}"))),
+        }
     };
-    let started = {
-        let marker = capture.started_path();
-        move || marker.exists()
-    };
+    let started = capture.started_probe();
     let watchdog = Watchdog::spawn(
         kernel.killer(),
         flooded,
         started,
-        opts.cell_timeout,
+        (opts.cell_timeout, opts.compile_limit),
         cancel.clone(),
     );
     let evaluated = kernel.eval(map);

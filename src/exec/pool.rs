@@ -31,6 +31,8 @@ pub struct Spec {
     pub tmp_root: PathBuf,
     pub channel_cap: usize,
     pub limits: Limits,
+    /// How long the compiler may spend on a cell (`--compile-timeout`).
+    pub compile_limit: std::time::Duration,
     pub opt_level: String,
     pub netns: Option<Arc<Netns>>,
     pub confinement: Option<Arc<Confinement>>,
@@ -49,10 +51,11 @@ impl Spec {
                 rules: self.workdir.join(format!("ctx-{n}.rules.json")),
                 tmp_root: self.tmp_root.clone(),
                 system: c.system.clone(),
-                procs: match &c.pids {
+                group: match &c.pids {
                     Some(cg) => Some(cg.group(&format!("ctx-{n}"), c.max_tasks)?),
                     None => None,
                 },
+                compiler: super::sandbox::CompilerLimits::for_compile_limit(self.compile_limit),
             }),
             None => None,
         };

@@ -20,6 +20,8 @@ pub mod files {
     pub const STARTED: &str = "started";
     /// Created when the cell's code returned normally.
     pub const FINISHED: &str = "finished";
+    /// Created when a gated cell's code, compiled, starts waiting at the gate.
+    pub const WAITING: &str = "waiting";
     /// Created by the host to let a waiting (already compiled) cell start.
     pub const GATE: &str = "go";
     /// Where the replayed plain cells' output and panics go.

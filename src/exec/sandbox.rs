@@ -58,6 +58,91 @@ impl Limits {
     }
 }
 
+/// Limits of the compiler that builds students' code when grading: rustc
+/// runs as the grader, outside the sandbox, and code can keep it busy on
+/// purpose (an endless `const`, an exponential macro, a huge `static`).
+/// Set through aula as `RUSTC_WRAPPER` ([`wrap_rustc_from_env`]); the
+/// host's wall clock (`--compile-timeout`) comes first, and the CPU limit
+/// is a backstop for a host that is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompilerLimits {
+    pub address_space: u64,
+    pub file_size: u64,
+    pub cpu_seconds: u64,
+}
+
+/// Set in the compiler's environment: its limits, `AS,FSIZE,CPU`.
+pub const RUSTC_LIMITS_ENV: &str = "AULA_RUSTC_LIMITS";
+
+impl CompilerLimits {
+    pub fn for_compile_limit(limit: std::time::Duration) -> CompilerLimits {
+        CompilerLimits {
+            address_space: 4 << 30,
+            file_size: 256 << 20,
+            cpu_seconds: limit.as_secs() + 10,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{},{},{}",
+            self.address_space, self.file_size, self.cpu_seconds
+        )
+    }
+
+    fn decode(text: &str) -> Option<CompilerLimits> {
+        let mut parts = text.split(',').map(|p| p.parse::<u64>().ok());
+        let limits = CompilerLimits {
+            address_space: parts.next()??,
+            file_size: parts.next()??,
+            cpu_seconds: parts.next()??,
+        };
+        parts.next().is_none().then_some(limits)
+    }
+}
+
+/// First thing in `main`: as cargo's `RUSTC_WRAPPER` (`aula RUSTC ARGS...`)
+/// with [`RUSTC_LIMITS_ENV`] set, limits this process and becomes the
+/// compiler. Fails closed: limits that cannot be set stop the compile.
+pub fn wrap_rustc_from_env() {
+    let Some(text) = std::env::var_os(RUSTC_LIMITS_ENV) else {
+        return;
+    };
+    let mut args = std::env::args_os().skip(1);
+    let (Some(limits), Some(rustc)) = (text.to_str().and_then(CompilerLimits::decode), args.next())
+    else {
+        eprintln!("aula: unusable {RUSTC_LIMITS_ENV}");
+        std::process::exit(125);
+    };
+    for (resource, n) in [
+        (Resource::As, limits.address_space),
+        (Resource::Fsize, limits.file_size),
+        (Resource::Cpu, limits.cpu_seconds),
+    ] {
+        let rl = Rlimit {
+            current: Some(n),
+            maximum: Some(n),
+        };
+        if let Err(e) = rustix::process::setrlimit(resource, rl) {
+            eprintln!("aula: cannot limit the compiler: {e}");
+            std::process::exit(125);
+        }
+    }
+    let err = Command::new(rustc).args(args).exec();
+    eprintln!("aula: cannot run the compiler: {err}");
+    std::process::exit(125);
+}
+
+/// Gives `command` an environment of its own instead of the grader's: a
+/// plain `PATH` and a UTF-8 locale, nothing else. What aula's child needs
+/// is set on the command afterwards.
+pub fn clean_environment(command: &mut Command) {
+    command
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8");
+}
+
 /// Makes this process the reaper of its orphaned descendants, so a process a
 /// student's code starts and detaches (a double fork, `setsid`) still ends up
 /// where `kill_descendants` finds it.
@@ -119,6 +204,28 @@ pub fn kill_descendants(keep: &[i32]) -> usize {
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    killed
+}
+
+/// Kills every descendant of this process whose environment holds
+/// `key=value`: how a context's compiler is found (evcxr runs cargo in this
+/// process, with the build environment the context was given, which cargo
+/// passes on to rustc). Returns how many were killed.
+pub fn kill_descendants_with_env(key: &str, value: &str) -> usize {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    let wanted = format!("{key}={value}");
+    let mut killed = 0;
+    for pid in descendants(me) {
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ.split(|&b| b == 0).any(|e| e == wanted.as_bytes())
+            && let Some(p) = Pid::from_raw(pid)
+            && rustix::process::kill_process(p, Signal::KILL).is_ok()
+        {
+            killed += 1;
+        }
     }
     killed
 }

@@ -25,6 +25,11 @@ use crate::outcome::{Cause, ExerciseResult, Verdict};
 use crate::report;
 use submission::{CheckKind, Sides, Spliced, Submission};
 
+/// How long the compiler may spend on one of a student's cells unless
+/// `--compile-timeout` says (GRADE-FORMAT 1.1): past it, the check gets
+/// `timeout` and the batch goes on.
+pub const COMPILE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Scores are numbers rounded to two decimals, written without a fraction
 /// when whole (`2`, `1.5`, `0.33`).
 fn two_decimals<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {

@@ -225,7 +225,9 @@ pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<Strin
                 secs = secs(*limit)
             )
         }
-        Cause::NeverStarted { .. } => t!("cause.never_started", locale = l),
+        Cause::CompileTooLong { limit } => {
+            t!("cause.compile_too_long", locale = l, secs = secs(*limit))
+        }
         Cause::EndedWithoutBinding { port } => {
             t!("cause.ended_without_binding", locale = l, port = port)
         }

@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests.
+// Each test crate uses a part of these.
+#![allow(dead_code)]
 
 use std::process::Command;
 
@@ -30,4 +32,28 @@ pub fn python(module: &str, script: &str, args: &[&str]) -> Option<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// Every file under `dir`, read as text (lossily).
+pub fn all_text(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out += &all_text(&p);
+        } else {
+            out += &String::from_utf8_lossy(&std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+/// How many processes have `arg` among their arguments.
+pub fn processes_with_arg(arg: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .filter(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        .count()
 }

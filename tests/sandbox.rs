@@ -1,0 +1,285 @@
+//! The sandbox of `aula grade` (GRADE-FORMAT.md 1.1, docs/sandbox.md)
+//! against submissions written to get out of it: the real binary, as CI runs
+//! it (root, a machine like this). Each test is bounded in time and size.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod support;
+
+/// Batches start evcxr contexts: one at a time on a small machine.
+static EVCXR: Mutex<()> = Mutex::new(());
+
+/// In the grader's environment, as a CI runner's token would be.
+const SECRET: &str = "segredo-do-corretor-8812";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn reference() -> PathBuf {
+    root().join("tests/fixtures/sandbox/ref.md")
+}
+
+/// `aula grade` of these fixture submissions, copied into `tmp/subs`.
+fn grade_command(subs: &[&str], extra: &[&str], tmp: &Path) -> Command {
+    let dir = tmp.join("subs");
+    std::fs::create_dir_all(&dir).unwrap();
+    for s in subs {
+        let from = root().join(format!("tests/fixtures/sandbox/subs/{s}.md"));
+        std::fs::copy(from, dir.join(format!("{s}.md"))).unwrap();
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aula"));
+    command
+        .args([
+            "grade",
+            reference().to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
+        .args(["--out", tmp.join("out").to_str().unwrap(), "-j", "1"])
+        .args(["--format", "json"])
+        .args(extra)
+        .current_dir(tmp)
+        .env("AULA_TEST_GRADER_TOKEN", SECRET)
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES");
+    command
+}
+
+/// A batch that finished (exit 0): its JSON report, aula's standard error,
+/// and how long it took.
+struct Graded {
+    stdout: String,
+    stderr: String,
+    report: Value,
+    took: Duration,
+}
+
+fn grade(subs: &[&str], extra: &[&str], tmp: &Path) -> Graded {
+    let begun = Instant::now();
+    let out = grade_command(subs, extra, tmp).output().unwrap();
+    let took = begun.elapsed();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report = serde_json::from_str(&stdout).unwrap();
+    Graded {
+        stdout,
+        stderr,
+        report,
+        took,
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn student<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["student"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {report:#}"))
+}
+
+/// `name`'s check `check` of the only exercise: its verdict, message and diff.
+fn check(report: &Value, name: &str, check: &str) -> (String, String, String) {
+    let checks = student(report, name)["exercises"][0]["checks"]
+        .as_array()
+        .unwrap();
+    let c = checks
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no {check} check in {checks:#?}"));
+    let field = |f: &str| c[f].as_str().unwrap_or_default().to_owned();
+    (field("verdict"), field("message"), field("diff"))
+}
+
+fn score(report: &Value, name: &str) -> f64 {
+    student(report, name)["score"].as_f64().unwrap()
+}
+
+#[test]
+fn captures_swapped_for_links_read_as_the_checks_failure_and_the_graders_environment_stays_out() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let planted = Path::new("/tmp/aula-sandbox-planted-gate");
+    let _ = std::fs::remove_file(planted);
+    let graded = grade(&["links", "ana"], &[], tmp.path());
+    let report = &graded.report;
+
+    // The swapped client's output is what it printed into the file it was
+    // given (nothing), not the grader's environment, /dev/zero or a FIFO;
+    // the second client printed its own environment, which is not the
+    // grader's.
+    let (verdict, _, diff) = check(report, "links", "client");
+    assert_eq!(verdict, "mismatch", "{diff}");
+    assert!(diff.contains("\n-OLA\n+\n"), "{diff}");
+    assert!(
+        diff.contains("\n+PATH=/usr/local/bin:/usr/bin:/bin\n"),
+        "{diff}"
+    );
+    assert!(!planted.exists(), "the gate was created through a link");
+    let out = support::all_text(&tmp.path().join("out"));
+    for place in [&graded.stdout, &graded.stderr, &out] {
+        assert!(
+            !place.contains(SECRET),
+            "the grader's environment got out:\n{place}"
+        );
+    }
+    // The rest of the batch is untouched.
+    assert_eq!(score(report, "ana"), 1.0, "{report:#}");
+    assert!(graded.took < Duration::from_secs(150), "{:?}", graded.took);
+}
+
+#[test]
+fn a_daemon_a_check_leaves_is_gone_before_the_next_check_and_touches_nothing() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let sleeper = "30.4471";
+    assert_eq!(
+        support::processes_with_arg(sleeper),
+        0,
+        "a sleeper from before"
+    );
+    let mut child = grade_command(&["a-daemon", "ana"], &[], tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = tmp.path().join("out/grading-log.jsonl");
+    // Once the daemon's student is in the results log, every check of its
+    // is over: nothing it started may be alive from then on, while Ana's
+    // checks run (students are graded in name order).
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut daemon_done = false;
+    let mut seen_alive_after = 0;
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        daemon_done =
+            daemon_done || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("\"a-daemon\""));
+        if daemon_done {
+            seen_alive_after += support::processes_with_arg(sleeper);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(daemon_done, "the batch never logged the daemon's student");
+    assert_eq!(
+        seen_alive_after, 0,
+        "a process of a finished check was alive"
+    );
+    let report: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    // The daemon did not write the second client's answer for it: the
+    // second client ran in the same context after the first, and what it
+    // said stayed said.
+    let (verdict, _, diff) = check(&report, "a-daemon", "client");
+    assert_eq!(verdict, "mismatch", "{diff}");
+    assert!(diff.contains("\n+nada\n"), "{diff}");
+    assert_eq!(score(&report, "ana"), 1.0, "{report:#}");
+    assert_eq!(support::processes_with_arg(sleeper), 0);
+}
+
+#[test]
+fn a_compile_that_never_ends_is_that_checks_timeout_and_the_batch_goes_on() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let graded = grade(&["forever", "ana"], &["--compile-timeout", "5"], tmp.path());
+    let report = &graded.report;
+    let (verdict, message, _) = check(report, "forever", "server");
+    assert_eq!(verdict, "timeout", "{report:#}");
+    assert!(message.contains("the compiler ran too long"), "{message}");
+    assert!(message.contains("after 5 s"), "{message}");
+    assert_eq!(student(report, "forever")["status"], "graded");
+    assert_eq!(score(report, "ana"), 1.0, "{report:#}");
+    // Two students, one compile cut at 5 s: minutes would mean the
+    // compiler was waited for.
+    assert!(graded.took < Duration::from_secs(100), "{:?}", graded.took);
+    assert!(rustc_pids_below(std::process::id()).is_empty());
+}
+
+#[test]
+fn ctrl_c_during_a_compile_that_never_ends_stops_the_batch_with_130() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = grade_command(&["forever"], &[], tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Contexts start and the reference's halves build; then one compiler
+    // runs on and on: the student's (the default limit is a minute).
+    let give_up = Instant::now() + Duration::from_secs(90);
+    let mut first_seen: Vec<(u32, Instant)> = Vec::new();
+    let endless = loop {
+        assert!(Instant::now() < give_up, "no compiler ran for 4 s");
+        let now = rustc_pids_below(child.id());
+        first_seen.retain(|(p, _)| now.contains(p));
+        for p in now {
+            if !first_seen.iter().any(|(q, _)| *q == p) {
+                first_seen.push((p, Instant::now()));
+            }
+        }
+        if let Some((p, _)) = first_seen
+            .iter()
+            .find(|(_, t)| t.elapsed() > Duration::from_secs(4))
+        {
+            break *p;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(130),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert!(!std::path::Path::new(&format!("/proc/{endless}")).exists());
+}
+
+/// The rustc processes among `pid`'s descendants.
+fn rustc_pids_below(pid: u32) -> Vec<u32> {
+    let procs: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (name, after) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((e.file_name().to_str()?.parse().ok()?, ppid, name.to_owned()))
+        })
+        .collect();
+    let mut below = vec![pid];
+    let mut i = 0;
+    while i < below.len() {
+        let parent = below[i];
+        below.extend(procs.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    procs
+        .iter()
+        .filter(|p| p.2.starts_with("rustc") && below[1..].contains(&p.0))
+        .map(|p| p.0)
+        .collect()
+}
