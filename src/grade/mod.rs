@@ -7,6 +7,7 @@
 //! which the gradebook and feedback are written ([`output`]).
 
 pub mod human;
+pub mod intake;
 pub mod output;
 pub mod refuse;
 pub mod submission;
@@ -99,6 +100,15 @@ pub struct StudentGrade {
 pub struct Local {
     pub message: Option<String>,
     pub tests: Vec<String>,
+}
+
+/// What a student's feedback says in their language where grades say it in
+/// English: each check's words, and the reasons a submission could not be
+/// read (an error without one here is shown as `errors` has it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Said {
+    pub checks: Vec<Vec<Local>>,
+    pub errors: Vec<String>,
 }
 
 /// A student's grade with the feedback written for them, as the results
@@ -326,6 +336,8 @@ pub struct Batch<'a> {
     pub natives: crate::exec::native::Natives,
     /// The language of feedback.
     pub lang: &'a str,
+    /// `--max-submission-size`: a larger submission is not read.
+    pub max_submission: intake::ByteSize,
 }
 
 impl Batch<'_> {
@@ -335,12 +347,13 @@ impl Batch<'_> {
     pub fn grade(&self, sub: &Submission, lane: usize, cancel: &Cancel) -> Option<Graded> {
         let graded = graded_exercises(self.reference);
         let mut grade = blank_grade(self.reference, sub, "graded");
-        let mut local: Vec<Vec<Local>> = Vec::new();
-        let sides = match submission::read(&sub.path) {
+        let mut said = Said::default();
+        let sides = match submission::read(sub, self.max_submission) {
             Ok(s) => Some(s),
             Err(reasons) => {
                 grade.status = "invalid".to_owned();
-                grade.errors = reasons;
+                grade.errors = reasons.iter().map(|r| r.say("en")).collect();
+                said.errors = reasons.iter().map(|r| r.say(self.lang)).collect();
                 None
             }
         };
@@ -361,13 +374,13 @@ impl Batch<'_> {
                 score: exercise_score(ex.points, &results),
                 checks: results,
             });
-            local.push(messages);
+            said.checks.push(messages);
         }
         if grade.status == "graded" && !grade.errors.is_empty() {
             grade.status = "error".to_owned();
         }
         grade.score = round2(grade.exercises.iter().map(|e| e.score).sum());
-        let feedback = output::feedback(&grade, &local, self.reference, self.lang);
+        let feedback = output::feedback(&grade, &said, self.reference, self.lang);
         Some(Graded { grade, feedback })
     }
 
@@ -551,7 +564,7 @@ fn crashed_student(batch: &Batch<'_>, sub: &Submission) -> Graded {
             }
         })
         .collect();
-    let feedback = output::feedback(&grade, &[], batch.reference, batch.lang);
+    let feedback = output::feedback(&grade, &Said::default(), batch.reference, batch.lang);
     Graded { grade, feedback }
 }
 
@@ -634,7 +647,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ana.md");
         std::fs::write(&path, "```rust,server,exercise=e\nprintln!(\"x\");\n```\n").unwrap();
-        let sides = submission::read(&path).unwrap();
+        let sides = submission::read_file(&path, intake::DEFAULT_MAX_SIZE).unwrap();
         let ex = &reference.exercises[0];
         let spliced = submission::splice(&reference, ex, &sides, CheckKind::Server).unwrap();
         let m = Verdict::Mismatch;

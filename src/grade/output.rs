@@ -215,14 +215,16 @@ pub fn mean(grades: &[StudentGrade]) -> f64 {
 
 /// A student's feedback: the score, each exercise's checks with verdicts,
 /// messages, diffs and compiler errors at the student's own lines, and the
-/// hint of each exercise that did not pass. `local` holds what each check
-/// says in the feedback's language.
+/// hint of each exercise that did not pass. `said` holds what the checks
+/// and the reasons of an unreadable submission say in the feedback's
+/// language.
 pub fn feedback(
     grade: &StudentGrade,
-    local: &[Vec<super::Local>],
+    said: &super::Said,
     reference: &Lesson,
     lang: &str,
 ) -> String {
+    let local = &said.checks;
     let l = lang;
     let mut out = String::new();
     let _ = writeln!(
@@ -247,7 +249,8 @@ pub fn feedback(
     );
     if !grade.errors.is_empty() {
         let _ = writeln!(out, "{}\n", t!("grade.fb_errors", locale = l));
-        for e in &grade.errors {
+        for (i, e) in grade.errors.iter().enumerate() {
+            let e = said.errors.get(i).unwrap_or(e);
             let _ = writeln!(out, "- {e}");
         }
         out.push('\n');
@@ -461,11 +464,14 @@ mod tests {
                 checks: vec![check],
             }],
         };
-        let local = vec![vec![super::super::Local {
-            message: Some("teste oculto 1 não passou (mismatch)".to_owned()),
-            tests: vec!["teste oculto 1".to_owned()],
-        }]];
-        let text = feedback(&grade, &local, &reference, "pt");
+        let said = super::super::Said {
+            checks: vec![vec![super::super::Local {
+                message: Some("teste oculto 1 não passou (mismatch)".to_owned()),
+                tests: vec!["teste oculto 1".to_owned()],
+            }]],
+            errors: Vec::new(),
+        };
+        let text = feedback(&grade, &said, &reference, "pt");
         assert!(text.contains("**Nota: 0 de 1**"), "{text}");
         assert!(text.contains("teste oculto 1 não passou"), "{text}");
         assert!(text.contains("- teste oculto 1: `mismatch`"), "{text}");
