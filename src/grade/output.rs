@@ -74,12 +74,20 @@ impl Log {
     }
 }
 
-/// A CSV field, quoted when it must be (RFC 4180).
+/// A CSV field, quoted when it must be (RFC 4180). A field a spreadsheet
+/// would run as a formula (one starting with `=`, `+`, `-` or `@`, or with
+/// a tab or carriage return, which some take for those) gets a leading `'`,
+/// so a student named `=HYPERLINK(...)` is only a name.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
 }
 
@@ -428,6 +436,20 @@ mod tests {
         assert_eq!(csv_field("ana"), "ana");
         assert_eq!(csv_field("silva, ana"), "\"silva, ana\"");
         assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn csv_fields_a_spreadsheet_would_run_as_formulas_are_only_text() {
+        assert_eq!(csv_field("=1+1"), "'=1+1");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
+        assert_eq!(csv_field("+cmd"), "'+cmd");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\t=1"), "'\t=1");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(csv_field("ana-maria"), "ana-maria");
     }
 
     #[test]
