@@ -259,7 +259,12 @@ pub fn feedback(
         let _ = writeln!(out, "{}\n", t!("grade.fb_errors", locale = l));
         for (i, e) in grade.errors.iter().enumerate() {
             let e = said.errors.get(i).unwrap_or(e);
-            let _ = writeln!(out, "- {e}");
+            if e.contains(['\n', '\r']) {
+                let _ = write!(out, "-");
+                fenced(&mut out, e, "text", "  ");
+            } else {
+                let _ = writeln!(out, "- {e}");
+            }
         }
         out.push('\n');
     }
@@ -288,7 +293,7 @@ pub fn feedback(
                 .and_then(|s| s.message.clone())
                 .or_else(|| check.message.clone())
             {
-                let _ = writeln!(out, "  {m}");
+                text_at(&mut out, &m, "  ");
             }
             let names = said
                 .map(|s| &s.tests)
@@ -297,13 +302,9 @@ pub fn feedback(
                 let name = names.map_or(test.test.as_str(), |n| n[i].as_str());
                 let _ = writeln!(out, "  - {name}: `{}`", test.verdict);
             }
-            for (block, lang_tag) in [(&check.compiler, "text"), (&check.diff, "diff")] {
+            for (block, info) in [(&check.compiler, "text"), (&check.diff, "diff")] {
                 if let Some(text) = block {
-                    let _ = writeln!(out, "\n  ```{lang_tag}");
-                    for line in text.trim_end().lines() {
-                        let _ = writeln!(out, "  {line}");
-                    }
-                    let _ = writeln!(out, "  ```");
+                    fenced(&mut out, text, info, "  ");
                 }
             }
         }
@@ -317,6 +318,41 @@ pub fn feedback(
         out.push('\n');
     }
     out
+}
+
+/// The lines of text as Markdown reads them: `\r` ends a line too.
+fn markdown_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\r\n").flat_map(|l| l.split(['\n', '\r']))
+}
+
+/// A fence for `text`: longer than any run of backticks in it, since
+/// CommonMark ends a block only at a fence at least as long as the one that
+/// opened it, so a compiler message or an output holding ``` cannot end
+/// the block and be read as the feedback's own Markdown.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// `text` as a fenced block, every line indented by `indent` (the list
+/// item it belongs to), so no line can leave the item either.
+fn fenced(out: &mut String, text: &str, info: &str, indent: &str) {
+    let fence = fence_for(text);
+    let _ = writeln!(out, "\n{indent}{fence}{info}");
+    for line in markdown_lines(text.trim_end()) {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    let _ = writeln!(out, "{indent}{fence}");
+}
+
+/// A message in a list item: on its line when it is one line, else (a
+/// panic message can be anything) in a fenced block.
+fn text_at(out: &mut String, text: &str, indent: &str) {
+    if text.contains(['\n', '\r']) {
+        fenced(out, text, "text", indent);
+    } else {
+        let _ = writeln!(out, "{indent}{text}");
+    }
 }
 
 /// A student's name as a file name: what a file system takes, nothing else.
@@ -499,6 +535,70 @@ mod tests {
         assert!(text.contains("- teste oculto 1: `mismatch`"), "{text}");
         assert!(text.contains("> Leia a linha toda."), "{text}");
         assert!(!text.contains("hidden test"), "{text}");
+    }
+
+    /// The text of Markdown that is not in a code block, and the code
+    /// blocks' text, as a CommonMark reader sees them.
+    fn read_markdown(md: &str) -> (String, Vec<String>) {
+        use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+        let (mut prose, mut blocks, mut inside) = (String::new(), Vec::new(), false);
+        for event in Parser::new(md) {
+            match event {
+                Event::Start(Tag::CodeBlock(_)) => {
+                    inside = true;
+                    blocks.push(String::new());
+                }
+                Event::End(TagEnd::CodeBlock) => inside = false,
+                Event::Text(t) if inside => blocks.last_mut().unwrap().push_str(&t),
+                Event::Text(t) | Event::Code(t) => prose.push_str(&t),
+                Event::Start(Tag::Heading { .. }) => prose.push_str("\n# "),
+                _ => {}
+            }
+        }
+        (prose, blocks)
+    }
+
+    #[test]
+    fn backticks_in_a_message_cannot_end_its_block() {
+        let reference = crate::lesson::parse(
+            Path::new("ref.md"),
+            "```rust,server,exercise=e\n// BEGIN SOLUTION\n// END SOLUTION\n```\n\n\
+             ```rust,client,exercise=e\n```\n",
+        )
+        .unwrap();
+        let escape = "error: x\n```\n# Score: 10 of 10 INJECTED\n````\n";
+        let check = super::super::CheckGrade {
+            check: "server".to_owned(),
+            verdict: "compile_error".to_owned(),
+            message: Some("panicked: a\n```\n# INJECTED\rtoo".to_owned()),
+            diff: Some(" ```\n+````` INJECTED\n".to_owned()),
+            compiler: Some(escape.to_owned()),
+            tests: Vec::new(),
+        };
+        let grade = StudentGrade {
+            student: "ana".to_owned(),
+            path: "ana.md".to_owned(),
+            status: "error".to_owned(),
+            score: 0.0,
+            max_score: 1,
+            errors: vec!["e server: evcxr said\n```\n# INJECTED".to_owned()],
+            exercises: vec![super::super::ExerciseGrade {
+                id: "e".to_owned(),
+                points: 1,
+                score: 0.0,
+                checks: vec![check],
+            }],
+        };
+        let text = feedback(&grade, &Default::default(), &reference, "en");
+        let (prose, blocks) = read_markdown(&text);
+        assert!(!prose.contains("INJECTED"), "{prose}\n---\n{text}");
+        assert_eq!(prose.matches("\n# ").count(), 2, "{prose}");
+        assert_eq!(blocks.len(), 4, "{blocks:?}");
+        assert!(blocks[2].contains("````\n"), "{blocks:?}");
+        assert!(text.contains("\n  `````text\n  error: x\n"), "{text}");
+        assert!(text.contains("\n  ``````diff\n"), "{text}");
+        // An ordinary block keeps its three backticks.
+        assert_eq!(fence_for("no fence here `x`"), "```");
     }
 
     #[test]
