@@ -92,6 +92,10 @@ struct GradeArgs {
     /// `slice:M/N`; `aula merge --grades` puts the shards together.
     #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]
     partition: Option<Partition>,
+    /// A larger submission file is `invalid`, without being read: bytes,
+    /// or with a K, M or G suffix (KiB, MiB, GiB).
+    #[arg(long, value_name = "SIZE", default_value = "8M")]
+    max_submission_size: crate::grade::intake::ByteSize,
     #[command(flatten)]
     exec: ExecArgs,
 }
@@ -979,7 +983,7 @@ fn grade(mut args: GradeArgs) -> ExitCode {
     }
     let subs = match grade::submission::discover(&args.submissions, &reference.path) {
         Ok(s) => s,
-        Err(e) => return usage_error(e),
+        Err(e) => return usage_error(e.say(lang)),
     };
     let confinement = if args.unsandboxed {
         None
@@ -1002,9 +1006,10 @@ fn grade(mut args: GradeArgs) -> ExitCode {
     let inputs = crate::plan::inputs(
         std::slice::from_ref(&reference),
         &format!(
-            "{:?}\nunsandboxed: {}",
+            "{:?}\nunsandboxed: {}\nmax submission size: {}",
             args.exec.options(),
-            args.unsandboxed
+            args.unsandboxed,
+            args.max_submission_size.0
         ),
     );
     let all_students: Vec<String> = subs.iter().map(|s| s.student.clone()).collect();
@@ -1134,6 +1139,7 @@ fn grade(mut args: GradeArgs) -> ExitCode {
             replay,
             natives,
             lang,
+            max_submission: args.max_submission_size,
         };
         let progress = grade::human::Progress::new(rest.len(), lang);
         let mut log_failed = None;

@@ -283,6 +283,198 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
     }
 }
 
+/// `aula grade` that must end within `limit`: killed and failed otherwise,
+/// so a grader that blocks (on a FIFO, say) fails the test, not hangs it.
+fn aula_within(args: &[&str], dir: &Path, limit: std::time::Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(args)
+        .current_dir(dir)
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "aula grade still ran after {limit:?}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The hostile fixtures, and what cannot be kept in git made beside them:
+/// a link to the reference, a student folder holding a link to a
+/// classmate's file, a sparse 100 MiB file, a FIFO.
+fn hostile_batch(tmp: &Path) -> PathBuf {
+    let subs = tmp.join("hostile");
+    copy_dir(&root().join("tests/fixtures/grade/hostile"), &subs);
+    std::os::unix::fs::symlink(reference(), subs.join("lia.md")).unwrap();
+    std::os::unix::fs::symlink("../rita.md", subs.join("nina/colega.md")).unwrap();
+    let big = std::fs::File::create(subs.join("big.md")).unwrap();
+    big.set_len(100 << 20).unwrap();
+    let fifo = subs.join("fifo.md");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, 0o600.into()).unwrap();
+    subs
+}
+
+/// The text of Markdown outside code blocks, and the code blocks' text, as
+/// a CommonMark reader sees them.
+fn read_markdown(md: &str) -> (String, Vec<String>) {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let (mut prose, mut blocks, mut inside) = (String::new(), Vec::new(), false);
+    for event in Parser::new(md) {
+        match event {
+            Event::Start(Tag::CodeBlock(_)) => {
+                inside = true;
+                blocks.push(String::new());
+            }
+            Event::End(TagEnd::CodeBlock) => inside = false,
+            Event::Text(t) if inside => blocks.last_mut().unwrap().push_str(&t),
+            Event::Text(t) | Event::Code(t) => prose.push_str(&t),
+            Event::Start(Tag::Heading { .. }) => prose.push_str("\n# "),
+            _ => {}
+        }
+    }
+    (prose, blocks)
+}
+
+#[test]
+fn hostile_inputs_are_invalid_or_harmless_and_hidden_input_never_gets_out() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let subs = hostile_batch(tmp.path());
+    let out = tmp.path().join("grades");
+    let r = reference();
+    let junit = out.join("junit.xml");
+    let args = [
+        "grade",
+        r.to_str().unwrap(),
+        subs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ];
+    let started = std::time::Instant::now();
+    let ran = aula_within(&args, tmp.path(), std::time::Duration::from_secs(300));
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stdout}\n{stderr}");
+    eprintln!("hostile batch graded in {:?}", started.elapsed());
+
+    // Links, the 100 MiB file and the FIFO are `invalid`, unread; Nina's
+    // own copy is right, but her folder holds a link; a formula is a name.
+    let csv = std::fs::read_to_string(out.join("grades.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "student,status,score,max_score,shout,udp\n\
+         '=1+1,graded,0,3,0,0\n\
+         big,invalid,0,3,0,0\n\
+         fifo,invalid,0,3,0,0\n\
+         lia,invalid,0,3,0,0\n\
+         nina,invalid,0,3,0,0\n\
+         rita,graded,1,3,1,0\n\
+         tiago,graded,0,3,0,0\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap();
+    let student = |name: &str| {
+        json["students"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["student"] == name)
+            .unwrap()
+            .clone()
+    };
+    let errors = |name: &str| -> Vec<String> {
+        let s = student(name);
+        s["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let at = |name: &str| subs.join(name).display().to_string();
+    assert_eq!(
+        errors("lia"),
+        vec![format!(
+            "{} is a symbolic link (to {}), and links are never followed: hand in the file itself",
+            at("lia.md"),
+            r.display()
+        )]
+    );
+    assert_eq!(
+        errors("nina"),
+        vec![format!(
+            "{} holds a symbolic link, colega.md (to ../rita.md), and links are never followed: \
+             hand in the files themselves",
+            at("nina")
+        )]
+    );
+    assert_eq!(
+        errors("big"),
+        vec![format!(
+            "{} is 100 MiB, more than the 8 MiB a submission may have (--max-submission-size), \
+             so it was not read",
+            at("big.md")
+        )]
+    );
+    assert_eq!(
+        errors("fifo"),
+        vec![format!(
+            "{} is not a regular file (it is a FIFO), so it was not read",
+            at("fifo.md")
+        )]
+    );
+    assert_eq!(student("=1+1")["student"], "=1+1", "JSON keeps the name");
+    let nina = std::fs::read_to_string(out.join("feedback/nina.md")).unwrap();
+    assert!(nina.contains("colega.md (to ../rita.md)"), "{nina}");
+
+    // Rita's server panicked with the hidden input, and printed it: her
+    // check says which verdict, and nothing of what it said.
+    let rita = &student("rita")["exercises"][0]["checks"];
+    assert_eq!(rita[0]["verdict"], "panic", "{rita}");
+    assert_eq!(
+        rita[0]["message"],
+        "the server (rita.md:6) did not pass (panic); what it printed or said is not shown, \
+         since hidden tests ran alongside it"
+    );
+    assert_eq!(rita[0]["diff"], serde_json::Value::Null, "{rita}");
+    assert_eq!(rita[1]["verdict"], "pass", "{rita}");
+    let everything = format!("{}{stdout}{stderr}", all_text(&out));
+    for secret in [MARKER, HIDDEN_INPUT, "ZEBRA", "stderr: ", "stdout: "] {
+        assert!(!everything.contains(secret), "`{secret}` got out");
+    }
+
+    // Tiago's compiler error holds a fence: it stays in its block, and the
+    // score he wrote into it is no heading of the feedback.
+    let tiago = std::fs::read_to_string(out.join("feedback/tiago.md")).unwrap();
+    let (prose, blocks) = read_markdown(&tiago);
+    assert!(!prose.contains("FORJADA"), "{tiago}");
+    assert_eq!(prose.matches("\n# ").count(), 3, "{prose}");
+    assert!(
+        blocks
+            .iter()
+            .any(|b| b.contains("```\n\n# Nota: 10 de 10 FORJADA")),
+        "{blocks:?}"
+    );
+    assert!(
+        tiago.contains("\n  ````text\n  error: udp client\n"),
+        "{tiago}"
+    );
+}
+
 #[test]
 fn an_interrupted_batch_resumes_and_shards_merge_to_the_files_of_an_uninterrupted_one() {
     let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
@@ -485,6 +677,45 @@ fn an_unusable_reference_or_command_line_exits_2_before_anything_runs() {
             "{args:?}: {}",
             String::from_utf8_lossy(&ran.stderr)
         );
+    }
+    assert!(!tmp.path().join("grades").exists());
+
+    // A link named on the command line is not followed either: the
+    // instructor is told to name the real folder.
+    let subs = root().join("tests/fixtures/grade/subs");
+    let link = tmp.path().join("latest");
+    std::os::unix::fs::symlink(&subs, &link).unwrap();
+    let ran = aula(
+        &[
+            "grade",
+            reference().to_str().unwrap(),
+            link.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(ran.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stderr),
+        format!(
+            "error: {} is a symbolic link (to {}); aula grade never follows links: \
+             name the real file or folder\n",
+            link.display(),
+            subs.display()
+        )
+    );
+    for bad in ["0", "8MB", "lots"] {
+        let ran = aula(
+            &[
+                "grade",
+                reference().to_str().unwrap(),
+                subs.to_str().unwrap(),
+            ]
+            .into_iter()
+            .chain(["--max-submission-size", bad])
+            .collect::<Vec<_>>(),
+            tmp.path(),
+        );
+        assert_eq!(ran.status.code(), Some(2), "--max-submission-size {bad}");
     }
     assert!(!tmp.path().join("grades").exists());
 }

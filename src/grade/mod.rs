@@ -7,6 +7,7 @@
 //! which the gradebook and feedback are written ([`output`]).
 
 pub mod human;
+pub mod intake;
 pub mod output;
 pub mod refuse;
 pub mod submission;
@@ -106,6 +107,15 @@ pub struct Local {
     pub tests: Vec<String>,
 }
 
+/// What a student's feedback says in their language where grades say it in
+/// English: each check's words, and the reasons a submission could not be
+/// read (an error without one here is shown as `errors` has it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Said {
+    pub checks: Vec<Vec<Local>>,
+    pub errors: Vec<String>,
+}
+
 /// A student's grade with the feedback written for them, as the results
 /// log keeps it: everything the outputs are made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,9 +165,15 @@ fn missing(check: CheckKind, lang: &str) -> (CheckGrade, Local) {
     )
 }
 
-/// The message of a check that did not pass, in `lang`. A hidden client
-/// that decided the verdict is named with its verdict and nothing it said.
-fn check_message(spliced: &Spliced, r: &ExerciseResult, lang: &str) -> Option<String> {
+/// The message of a check that did not pass, in `lang`. A cell whose
+/// details are withheld (`shown`) is named with its verdict and nothing it
+/// said: not its panic message, error or standard error.
+fn check_message(
+    spliced: &Spliced,
+    r: &ExerciseResult,
+    shown: &[bool],
+    lang: &str,
+) -> Option<String> {
     if r.verdict.passed() {
         return None;
     }
@@ -166,27 +182,27 @@ fn check_message(spliced: &Spliced, r: &ExerciseResult, lang: &str) -> Option<St
     {
         return Some(message.clone());
     }
-    if let Some(cell) = r.decided_by.and_then(|k| r.cells.get(k))
-        && spliced.lesson.cell(cell.cell).is_hidden()
+    if let Some(k) = r.decided_by
+        && let Some(cell) = r.cells.get(k)
+        && !shown.get(k).copied().unwrap_or(false)
     {
         let who = report::who(&spliced.lesson, cell, lang);
-        return Some(
-            t!(
-                "grade.hidden_failed",
-                locale = lang,
-                who = who,
-                verdict = r.verdict.as_str()
-            )
-            .into_owned(),
-        );
+        let verdict = r.verdict.as_str();
+        let key = if spliced.lesson.cell(cell.cell).is_hidden() {
+            "grade.hidden_failed"
+        } else {
+            "grade.withheld_failed"
+        };
+        return Some(t!(key, locale = lang, who = who, verdict = verdict).into_owned());
     }
     report::exercise_message(&spliced.lesson, r, lang)
 }
 
-/// Which of a check's cells may be shown in detail: none of a hidden
-/// client, and nothing that ran after one started (the server's whole
-/// output, a later visible client), since a student's server may print or
-/// pass on what a hidden client sent.
+/// Which of a check's cells may be shown in detail (their output, diff,
+/// panic message, error): none of a hidden client, and none that ran
+/// alongside or after one (the server while a hidden client ran, a later
+/// visible client), since a student's server may print, panic with or pass
+/// on what a hidden client sent.
 fn shown_cells(spliced: &Spliced, r: &ExerciseResult) -> Vec<bool> {
     let lesson = &spliced.lesson;
     let ex = &spliced.exercise;
@@ -207,15 +223,30 @@ fn shown_cells(spliced: &Spliced, r: &ExerciseResult) -> Vec<bool> {
             }
             match ex.clients.iter().position(|&i| i == c.cell) {
                 Some(k) => !hidden_ran(k),
-                // The server: compiler messages are fine (nothing ran yet),
-                // its output is not once a hidden client ran.
-                None => !hidden_ran(ex.clients.len()) || c.diff.is_none(),
+                // The server runs alongside every client.
+                None => !hidden_ran(ex.clients.len()),
             }
         })
         .collect()
 }
 
-/// A judged check, as grades say it; hidden clients' details dropped.
+/// Whether a cell's cause carries words the cell's own program chose (a
+/// panic message, an error, what it wrote to standard error).
+fn says_what_ran(c: &crate::outcome::CellResult) -> bool {
+    matches!(
+        c.cause,
+        Some(
+            Cause::Panicked { .. }
+                | Cause::ReturnedError { .. }
+                | Cause::ReplayPanicked { .. }
+                | Cause::CellStopped { .. }
+                | Cause::RunnerFailed { .. }
+        )
+    )
+}
+
+/// A judged check, as grades say it; the details of what ran alongside
+/// hidden clients dropped ([`shown_cells`]).
 fn check_grade(
     check: CheckKind,
     spliced: &Spliced,
@@ -224,15 +255,19 @@ fn check_grade(
 ) -> (CheckGrade, Local) {
     let lesson = &spliced.lesson;
     let shown = shown_cells(spliced, r);
-    let visible = || {
-        r.cells
-            .iter()
-            .zip(&shown)
-            .filter(|(_, s)| **s)
-            .map(|(c, _)| c)
-    };
-    let diffs: String = visible().filter_map(|c| c.diff.as_deref()).collect();
-    let compiler: String = visible()
+    let diffs: String = r
+        .cells
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .filter_map(|(c, _)| c.diff.as_deref())
+        .collect();
+    // Compiler messages come from the code alone, before anything ran: only
+    // a hidden client's are withheld (they would show its code).
+    let compiler: String = r
+        .cells
+        .iter()
+        .filter(|c| !lesson.cell(c.cell).is_hidden())
         .flat_map(|c| &c.diagnostics)
         .map(|d| report::render_diagnostic(d, lesson))
         .collect();
@@ -240,7 +275,7 @@ fn check_grade(
         .cells
         .iter()
         .zip(&shown)
-        .any(|(c, s)| !s && c.diff.is_some());
+        .any(|(c, s)| !s && (c.diff.is_some() || says_what_ran(c)));
     let tests = r
         .cells
         .iter()
@@ -249,6 +284,9 @@ fn check_grade(
             verdict: c.verdict.as_str().to_owned(),
         })
         .collect();
+    let decided_withheld = r
+        .decided_by
+        .is_some_and(|k| !shown.get(k).copied().unwrap_or(false));
     let say = |lang: &str| {
         let message = match &r.cause {
             // How far past the cap a flood got depends on timing; grades
@@ -259,10 +297,15 @@ fn check_grade(
                     t!("grade.output_limit", locale = lang, who = who, cap = cap).into_owned()
                 })
             }
-            _ => check_message(spliced, r, lang),
+            _ => check_message(spliced, r, &shown, lang),
         };
         message.map(|mut m| {
-            if withheld {
+            let hidden_decided = r
+                .decided_by
+                .and_then(|k| r.cells.get(k))
+                .is_some_and(|c| lesson.cell(c.cell).is_hidden());
+            // The withheld server's message says so itself.
+            if withheld && (hidden_decided || !decided_withheld) {
                 m.push_str(&t!("grade.withheld", locale = lang));
             }
             unport(&m, r.port)
@@ -312,13 +355,41 @@ fn unport(text: &str, port: Option<u16>) -> String {
     out
 }
 
-/// Whether aula itself failed on the check (status `error`), not the code.
-fn runner_failure(r: &ExerciseResult) -> Option<String> {
-    let cause = std::iter::once(&r.cause).chain(r.cells.iter().map(|c| &c.cause));
-    cause.flatten().find_map(|c| match c {
-        Cause::RunnerFailed { message } => Some(message.clone()),
-        _ => None,
-    })
+/// Whether aula itself failed on the check (status `error`), not the code:
+/// what it said, in English and in `lang`. What it said about a cell that
+/// ran alongside hidden clients is withheld like the rest of that cell
+/// ([`shown_cells`]): it may quote what the cell printed.
+fn runner_failure(
+    spliced: &Spliced,
+    check: CheckKind,
+    r: &ExerciseResult,
+    lang: &str,
+) -> Option<(String, String)> {
+    let ex = &spliced.exercise.id;
+    let check = check.as_str();
+    let said = |message: &str| {
+        let m = format!("{ex} {check}: {message}");
+        (m.clone(), m)
+    };
+    if r.decided_by.is_none()
+        && let Some(Cause::RunnerFailed { message }) = &r.cause
+    {
+        return Some(said(message));
+    }
+    let shown = shown_cells(spliced, r);
+    r.cells
+        .iter()
+        .zip(&shown)
+        .find_map(|(c, s)| match &c.cause {
+            Some(Cause::RunnerFailed { message }) if *s => Some(said(message)),
+            Some(Cause::RunnerFailed { .. }) => {
+                let say = |l: &str| {
+                    t!("grade.withheld_runner", locale = l, id = ex, check = check).into_owned()
+                };
+                Some((say("en"), say(lang)))
+            }
+            _ => None,
+        })
 }
 
 /// The reference and what every check needs of it.
@@ -331,6 +402,8 @@ pub struct Batch<'a> {
     pub natives: crate::exec::native::Natives,
     /// The language of feedback.
     pub lang: &'a str,
+    /// `--max-submission-size`: a larger submission is not read.
+    pub max_submission: intake::ByteSize,
 }
 
 impl Batch<'_> {
@@ -340,22 +413,25 @@ impl Batch<'_> {
     pub fn grade(&self, sub: &Submission, lane: usize, cancel: &Cancel) -> Option<Graded> {
         let graded = graded_exercises(self.reference);
         let mut grade = blank_grade(self.reference, sub, "graded");
-        let mut local: Vec<Vec<Local>> = Vec::new();
-        let sides = match submission::read(&sub.path) {
+        let mut said = Said::default();
+        let sides = match submission::read(sub, self.max_submission) {
             Ok(s) => Some(s),
             Err(reasons) => {
                 grade.status = "invalid".to_owned();
-                grade.errors = reasons;
+                grade.errors = reasons.iter().map(|r| r.say("en")).collect();
+                said.errors = reasons.iter().map(|r| r.say(self.lang)).collect();
                 None
             }
         };
+        // aula's own failures, in English and in the student's language.
+        let mut failures = Vec::new();
         for (i, checks) in &graded {
             let ex = &self.reference.exercises[*i];
             let mut results = Vec::new();
             let mut messages = Vec::new();
             if let Some(sides) = &sides {
                 for &check in checks {
-                    let (g, m) = self.check(ex, sides, check, lane, cancel, &mut grade.errors)?;
+                    let (g, m) = self.check(ex, sides, check, lane, cancel, &mut failures)?;
                     results.push(g);
                     messages.push(m);
                 }
@@ -366,13 +442,17 @@ impl Batch<'_> {
                 score: exercise_score(ex.points, &results),
                 checks: results,
             });
-            local.push(messages);
+            said.checks.push(messages);
+        }
+        for (en, local) in failures {
+            grade.errors.push(en);
+            said.errors.push(local);
         }
         if grade.status == "graded" && !grade.errors.is_empty() {
             grade.status = "error".to_owned();
         }
         grade.score = round2(grade.exercises.iter().map(|e| e.score).sum());
-        let feedback = output::feedback(&grade, &local, self.reference, self.lang);
+        let feedback = output::feedback(&grade, &said, self.reference, self.lang);
         Some(Graded { grade, feedback })
     }
 
@@ -383,7 +463,7 @@ impl Batch<'_> {
         check: CheckKind,
         lane: usize,
         cancel: &Cancel,
-        errors: &mut Vec<String>,
+        errors: &mut Vec<(String, String)>,
     ) -> Option<(CheckGrade, Local)> {
         let Some(spliced) = submission::splice(self.reference, ex, sides, check) else {
             return Some(missing(check, self.lang));
@@ -420,8 +500,8 @@ impl Batch<'_> {
         if cancel.is_cancelled() {
             return None;
         }
-        if let Some(message) = runner_failure(&result) {
-            errors.push(format!("{} {}: {message}", ex.id, check.as_str()));
+        if let Some(said) = runner_failure(&spliced, check, &result, self.lang) {
+            errors.push(said);
         }
         Some(check_grade(check, &spliced, &result, self.lang))
     }
@@ -556,7 +636,7 @@ fn crashed_student(batch: &Batch<'_>, sub: &Submission) -> Graded {
             }
         })
         .collect();
-    let feedback = output::feedback(&grade, &[], batch.reference, batch.lang);
+    let feedback = output::feedback(&grade, &Said::default(), batch.reference, batch.lang);
     Graded { grade, feedback }
 }
 
@@ -639,7 +719,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ana.md");
         std::fs::write(&path, "```rust,server,exercise=e\nprintln!(\"x\");\n```\n").unwrap();
-        let sides = submission::read(&path).unwrap();
+        let sides = submission::read_file(&path, intake::DEFAULT_MAX_SIZE).unwrap();
         let ex = &reference.exercises[0];
         let spliced = submission::splice(&reference, ex, &sides, CheckKind::Server).unwrap();
         let m = Verdict::Mismatch;
@@ -654,6 +734,38 @@ mod tests {
         let s = Verdict::Skipped;
         let r = result_of(&spliced, &[m, m, s, s]);
         assert_eq!(shown_cells(&spliced, &r), vec![true, true, false, true]);
+
+        // A server that panicked with what the hidden client sent: named
+        // with its verdict, never with its words, in every language.
+        let p = Verdict::Panic;
+        let mut r = result_of(&spliced, &[p, Verdict::Pass, m, s]);
+        let panicked = Cause::Panicked {
+            thread: "main".to_owned(),
+            line: Some(1),
+            message: "zebra-secreta".to_owned(),
+        };
+        r.verdict = p;
+        r.decided_by = Some(0);
+        r.cause = Some(panicked.clone());
+        r.cells[0].cause = Some(panicked);
+        let (grade, local) = check_grade(CheckKind::Server, &spliced, &r, "pt");
+        let message = grade.message.unwrap();
+        assert_eq!(
+            message,
+            "the server (ana.md:1) did not pass (panic); what it printed or said \
+             is not shown, since hidden tests ran alongside it"
+        );
+        assert!(
+            local
+                .message
+                .unwrap()
+                .starts_with("o servidor (ana.md:1) não passou (panic)")
+        );
+        assert_eq!(grade.diff, None);
+        // Before any hidden client ran, it is the student's to read.
+        r.cells[2].verdict = s;
+        let (grade, _) = check_grade(CheckKind::Server, &spliced, &r, "en");
+        assert!(grade.message.unwrap().contains("zebra-secreta"));
     }
 
     #[test]

@@ -74,12 +74,20 @@ impl Log {
     }
 }
 
-/// A CSV field, quoted when it must be (RFC 4180).
+/// A CSV field, quoted when it must be (RFC 4180). A field a spreadsheet
+/// would run as a formula (one starting with `=`, `+`, `-` or `@`, or with
+/// a tab or carriage return, which some take for those) gets a leading `'`,
+/// so a student named `=HYPERLINK(...)` is only a name.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
 }
 
@@ -215,14 +223,16 @@ pub fn mean(grades: &[StudentGrade]) -> f64 {
 
 /// A student's feedback: the score, each exercise's checks with verdicts,
 /// messages, diffs and compiler errors at the student's own lines, and the
-/// hint of each exercise that did not pass. `local` holds what each check
-/// says in the feedback's language.
+/// hint of each exercise that did not pass. `said` holds what the checks
+/// and the reasons of an unreadable submission say in the feedback's
+/// language.
 pub fn feedback(
     grade: &StudentGrade,
-    local: &[Vec<super::Local>],
+    said: &super::Said,
     reference: &Lesson,
     lang: &str,
 ) -> String {
+    let local = &said.checks;
     let l = lang;
     let mut out = String::new();
     let _ = writeln!(
@@ -247,8 +257,14 @@ pub fn feedback(
     );
     if !grade.errors.is_empty() {
         let _ = writeln!(out, "{}\n", t!("grade.fb_errors", locale = l));
-        for e in &grade.errors {
-            let _ = writeln!(out, "- {e}");
+        for (i, e) in grade.errors.iter().enumerate() {
+            let e = said.errors.get(i).unwrap_or(e);
+            if e.contains(['\n', '\r']) {
+                let _ = write!(out, "-");
+                fenced(&mut out, e, "text", "  ");
+            } else {
+                let _ = writeln!(out, "- {e}");
+            }
         }
         out.push('\n');
     }
@@ -277,7 +293,7 @@ pub fn feedback(
                 .and_then(|s| s.message.clone())
                 .or_else(|| check.message.clone())
             {
-                let _ = writeln!(out, "  {m}");
+                text_at(&mut out, &m, "  ");
             }
             let names = said
                 .map(|s| &s.tests)
@@ -286,13 +302,9 @@ pub fn feedback(
                 let name = names.map_or(test.test.as_str(), |n| n[i].as_str());
                 let _ = writeln!(out, "  - {name}: `{}`", test.verdict);
             }
-            for (block, lang_tag) in [(&check.compiler, "text"), (&check.diff, "diff")] {
+            for (block, info) in [(&check.compiler, "text"), (&check.diff, "diff")] {
                 if let Some(text) = block {
-                    let _ = writeln!(out, "\n  ```{lang_tag}");
-                    for line in text.trim_end().lines() {
-                        let _ = writeln!(out, "  {line}");
-                    }
-                    let _ = writeln!(out, "  ```");
+                    fenced(&mut out, text, info, "  ");
                 }
             }
         }
@@ -306,6 +318,41 @@ pub fn feedback(
         out.push('\n');
     }
     out
+}
+
+/// The lines of text as Markdown reads them: `\r` ends a line too.
+fn markdown_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\r\n").flat_map(|l| l.split(['\n', '\r']))
+}
+
+/// A fence for `text`: longer than any run of backticks in it, since
+/// CommonMark ends a block only at a fence at least as long as the one that
+/// opened it, so a compiler message or an output holding ``` cannot end
+/// the block and be read as the feedback's own Markdown.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// `text` as a fenced block, every line indented by `indent` (the list
+/// item it belongs to), so no line can leave the item either.
+fn fenced(out: &mut String, text: &str, info: &str, indent: &str) {
+    let fence = fence_for(text);
+    let _ = writeln!(out, "\n{indent}{fence}{info}");
+    for line in markdown_lines(text.trim_end()) {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    let _ = writeln!(out, "{indent}{fence}");
+}
+
+/// A message in a list item: on its line when it is one line, else (a
+/// panic message can be anything) in a fenced block.
+fn text_at(out: &mut String, text: &str, indent: &str) {
+    if text.contains(['\n', '\r']) {
+        fenced(out, text, "text", indent);
+    } else {
+        let _ = writeln!(out, "{indent}{text}");
+    }
 }
 
 /// A student's name as a file name: what a file system takes, nothing else.
@@ -428,6 +475,20 @@ mod tests {
     }
 
     #[test]
+    fn csv_fields_a_spreadsheet_would_run_as_formulas_are_only_text() {
+        assert_eq!(csv_field("=1+1"), "'=1+1");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
+        assert_eq!(csv_field("+cmd"), "'+cmd");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\t=1"), "'\t=1");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(csv_field("ana-maria"), "ana-maria");
+    }
+
+    #[test]
     fn feedback_speaks_the_students_language_and_gives_the_hint_of_what_failed() {
         let reference = crate::lesson::parse(
             Path::new("ref.md"),
@@ -461,16 +522,83 @@ mod tests {
                 checks: vec![check],
             }],
         };
-        let local = vec![vec![super::super::Local {
-            message: Some("teste oculto 1 não passou (mismatch)".to_owned()),
-            tests: vec!["teste oculto 1".to_owned()],
-        }]];
-        let text = feedback(&grade, &local, &reference, "pt");
+        let said = super::super::Said {
+            checks: vec![vec![super::super::Local {
+                message: Some("teste oculto 1 não passou (mismatch)".to_owned()),
+                tests: vec!["teste oculto 1".to_owned()],
+            }]],
+            errors: Vec::new(),
+        };
+        let text = feedback(&grade, &said, &reference, "pt");
         assert!(text.contains("**Nota: 0 de 1**"), "{text}");
         assert!(text.contains("teste oculto 1 não passou"), "{text}");
         assert!(text.contains("- teste oculto 1: `mismatch`"), "{text}");
         assert!(text.contains("> Leia a linha toda."), "{text}");
         assert!(!text.contains("hidden test"), "{text}");
+    }
+
+    /// The text of Markdown that is not in a code block, and the code
+    /// blocks' text, as a CommonMark reader sees them.
+    fn read_markdown(md: &str) -> (String, Vec<String>) {
+        use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+        let (mut prose, mut blocks, mut inside) = (String::new(), Vec::new(), false);
+        for event in Parser::new(md) {
+            match event {
+                Event::Start(Tag::CodeBlock(_)) => {
+                    inside = true;
+                    blocks.push(String::new());
+                }
+                Event::End(TagEnd::CodeBlock) => inside = false,
+                Event::Text(t) if inside => blocks.last_mut().unwrap().push_str(&t),
+                Event::Text(t) | Event::Code(t) => prose.push_str(&t),
+                Event::Start(Tag::Heading { .. }) => prose.push_str("\n# "),
+                _ => {}
+            }
+        }
+        (prose, blocks)
+    }
+
+    #[test]
+    fn backticks_in_a_message_cannot_end_its_block() {
+        let reference = crate::lesson::parse(
+            Path::new("ref.md"),
+            "```rust,server,exercise=e\n// BEGIN SOLUTION\n// END SOLUTION\n```\n\n\
+             ```rust,client,exercise=e\n```\n",
+        )
+        .unwrap();
+        let escape = "error: x\n```\n# Score: 10 of 10 INJECTED\n````\n";
+        let check = super::super::CheckGrade {
+            check: "server".to_owned(),
+            verdict: "compile_error".to_owned(),
+            message: Some("panicked: a\n```\n# INJECTED\rtoo".to_owned()),
+            diff: Some(" ```\n+````` INJECTED\n".to_owned()),
+            compiler: Some(escape.to_owned()),
+            tests: Vec::new(),
+        };
+        let grade = StudentGrade {
+            student: "ana".to_owned(),
+            path: "ana.md".to_owned(),
+            status: "error".to_owned(),
+            score: 0.0,
+            max_score: 1,
+            errors: vec!["e server: evcxr said\n```\n# INJECTED".to_owned()],
+            exercises: vec![super::super::ExerciseGrade {
+                id: "e".to_owned(),
+                points: 1,
+                score: 0.0,
+                checks: vec![check],
+            }],
+        };
+        let text = feedback(&grade, &Default::default(), &reference, "en");
+        let (prose, blocks) = read_markdown(&text);
+        assert!(!prose.contains("INJECTED"), "{prose}\n---\n{text}");
+        assert_eq!(prose.matches("\n# ").count(), 2, "{prose}");
+        assert_eq!(blocks.len(), 4, "{blocks:?}");
+        assert!(blocks[2].contains("````\n"), "{blocks:?}");
+        assert!(text.contains("\n  `````text\n  error: x\n"), "{text}");
+        assert!(text.contains("\n  ``````diff\n"), "{text}");
+        // An ordinary block keeps its three backticks.
+        assert_eq!(fence_for("no fence here `x`"), "```");
     }
 
     #[test]

@@ -1,22 +1,81 @@
 //! Submissions: finding them on the command line, and taking from each only
 //! its graded sides, spliced into the reference by origin. Pure code over
-//! lessons, but for reading the files.
+//! lessons, but for finding and reading the files, where symbolic links are
+//! never followed and only regular files are read ([`intake`]).
 
 use std::collections::BTreeMap;
+use std::fs::FileType;
 use std::path::{Path, PathBuf};
 
+use rust_i18n::t;
+
+use super::intake::{self, ByteSize, Unreadable};
 use crate::lesson::{self, Cell, CellKind, Exercise, Lesson};
 
 /// One student's submission, before it is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
     pub student: String,
-    /// The lesson file; for a folder without one, the folder itself.
+    /// The lesson file; for a folder without one, or one that holds a link,
+    /// the folder itself.
     pub path: PathBuf,
+    /// Why it cannot be read, found while looking for it (a link).
+    pub unreadable: Option<Unreadable>,
 }
 
-fn is_lesson_file(p: &Path) -> bool {
-    p.is_file() && lesson::has_lesson_extension(p)
+impl Submission {
+    fn new(student: String, path: PathBuf) -> Submission {
+        Submission {
+            student,
+            path,
+            unreadable: None,
+        }
+    }
+}
+
+/// Why the command line names no usable set of submissions (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSubmissions {
+    Missing(PathBuf),
+    /// A command-line path that is a symbolic link: not followed, like any
+    /// other; the instructor names the real file or folder.
+    Link {
+        path: PathBuf,
+        target: PathBuf,
+    },
+    Twice {
+        student: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+impl NotSubmissions {
+    pub fn say(&self, lang: &str) -> String {
+        match self {
+            NotSubmissions::Missing(path) => {
+                t!("grade.arg_missing", locale = lang, path = path.display())
+            }
+            NotSubmissions::Link { path, target } => t!(
+                "grade.arg_link",
+                locale = lang,
+                path = path.display(),
+                target = target.display()
+            ),
+            NotSubmissions::Twice {
+                student,
+                first,
+                second,
+            } => t!(
+                "grade.arg_twice",
+                locale = lang,
+                student = student,
+                first = first.display(),
+                second = second.display()
+            ),
+        }
+        .into_owned()
+    }
 }
 
 fn stem(p: &Path) -> String {
@@ -33,85 +92,158 @@ fn dir_name(p: &Path) -> String {
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
 }
 
-fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+/// A folder's entries with their types, links not followed, by name.
+fn sorted_entries(dir: &Path) -> Vec<(PathBuf, FileType)> {
+    let mut entries: Vec<(PathBuf, FileType)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
+                .collect()
+        })
         .unwrap_or_default();
-    entries.sort();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries
+}
+
+/// An entry that stands for a lesson file: anything but a folder with a
+/// lesson's name. Links and special files among them are found, so that
+/// they are refused with a reason rather than passed over.
+fn is_lesson_entry(p: &Path, t: FileType) -> bool {
+    !t.is_dir() && lesson::has_lesson_extension(p)
 }
 
 /// A folder as one student's submission: the lesson with the reference's
 /// file name, or else its only lesson file. `None`: not one submission.
-fn as_submission_folder(dir: &Path, reference_name: &std::ffi::OsStr) -> Option<PathBuf> {
-    let named = dir.join(reference_name);
-    if named.is_file() {
-        return Some(named);
-    }
+/// A folder that holds a symbolic link is one that cannot be read.
+fn as_submission_folder(dir: &Path, reference_name: &std::ffi::OsStr) -> Option<Submission> {
     let entries = sorted_entries(dir);
-    let lessons: Vec<&PathBuf> = entries.iter().filter(|p| is_lesson_file(p)).collect();
-    let folders = entries.iter().filter(|p| p.is_dir()).count();
-    match (lessons.as_slice(), folders) {
-        ([one], 0) => Some((*one).clone()),
-        _ => None,
+    let named = entries
+        .iter()
+        .find(|(p, t)| p.file_name() == Some(reference_name) && !t.is_dir());
+    let lessons: Vec<&(PathBuf, FileType)> = entries
+        .iter()
+        .filter(|(p, t)| is_lesson_entry(p, *t))
+        .collect();
+    let folders = entries.iter().filter(|(_, t)| t.is_dir()).count();
+    let (file, _) = match (named, lessons.as_slice(), folders) {
+        (Some(named), _, _) => named,
+        (None, [one], 0) => *one,
+        _ => return None,
+    };
+    let mut sub = Submission::new(dir_name(dir), file.clone());
+    if let Some(link) = first_link(dir, 0) {
+        sub.path = dir.to_path_buf();
+        sub.unreadable = Some(Unreadable::HoldsLink {
+            folder: dir.to_path_buf(),
+            target: intake::link_target(&link),
+            link: link.strip_prefix(dir).unwrap_or(&link).to_path_buf(),
+        });
     }
+    Some(sub)
+}
+
+/// The first symbolic link in a folder or the folders in it, in name
+/// order, links not followed. The depth is bounded against bind mounts
+/// that loop.
+fn first_link(dir: &Path, depth: usize) -> Option<PathBuf> {
+    let entries = sorted_entries(dir);
+    if let Some((link, _)) = entries.iter().find(|(_, t)| t.is_symlink()) {
+        return Some(link.clone());
+    }
+    if depth >= 16 {
+        return None;
+    }
+    entries
+        .iter()
+        .filter(|(_, t)| t.is_dir())
+        .find_map(|(sub, _)| first_link(sub, depth + 1))
+}
+
+/// A folder of submissions' entry as a submission: a lesson file (or a
+/// link, FIFO... with a lesson's name, which cannot be read), a student's
+/// folder, or a link to a folder (which cannot be read either). `None`: an
+/// entry that is no student's (`notes.txt`).
+fn entry_submission(
+    path: &Path,
+    t: FileType,
+    reference_name: &std::ffi::OsStr,
+) -> Option<Submission> {
+    if t.is_symlink() {
+        // Only looked at, never read: a link to a folder is a student too.
+        let student = if lesson::has_lesson_extension(path) {
+            stem(path)
+        } else if path.is_dir() {
+            path.file_name()?.to_string_lossy().into_owned()
+        } else {
+            return None;
+        };
+        let mut sub = Submission::new(student, path.to_path_buf());
+        sub.unreadable = Some(Unreadable::Link {
+            path: path.to_path_buf(),
+            target: intake::link_target(path),
+        });
+        return Some(sub);
+    }
+    if t.is_dir() {
+        // A folder holding no usable lesson is still a student, whose
+        // submission cannot be read.
+        return Some(
+            as_submission_folder(path, reference_name)
+                .unwrap_or_else(|| Submission::new(dir_name(path), path.to_path_buf())),
+        );
+    }
+    is_lesson_entry(path, t).then(|| Submission::new(stem(path), path.to_path_buf()))
 }
 
 /// The submissions that command-line paths name (GRADE-FORMAT.md, Inputs):
 /// a lesson file (the student is its name without extension); a folder with
 /// the reference's file name or exactly one lesson in it (the student is the
 /// folder's name); or a folder of such files and folders. Sorted by student;
-/// a name given twice is an error, since grades are keyed by it.
-pub fn discover(paths: &[PathBuf], reference: &Path) -> Result<Vec<Submission>, String> {
+/// a name given twice is an error, since grades are keyed by it. A path
+/// that is a symbolic link is refused: links are never followed, and the
+/// instructor can name the real one.
+pub fn discover(paths: &[PathBuf], reference: &Path) -> Result<Vec<Submission>, NotSubmissions> {
     let reference_name = reference.file_name().unwrap_or_default();
-    let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut add = |student: String, path: PathBuf| -> Result<(), String> {
-        if let Some(before) = found.get(&student) {
-            return Err(format!(
-                "two submissions for student `{student}`: {} and {}",
-                before.display(),
-                path.display()
-            ));
-        }
-        found.insert(student, path);
-        Ok(())
-    };
-    let one = |path: &Path| -> Option<Submission> {
-        if path.is_file() {
-            return Some(Submission {
-                student: stem(path),
-                path: path.to_path_buf(),
+    let mut found: BTreeMap<String, Submission> = BTreeMap::new();
+    let mut add = |s: Submission| -> Result<(), NotSubmissions> {
+        if let Some(before) = found.get(&s.student) {
+            return Err(NotSubmissions::Twice {
+                student: s.student,
+                first: before.path.clone(),
+                second: s.path,
             });
         }
-        as_submission_folder(path, reference_name).map(|file| Submission {
-            student: dir_name(path),
-            path: file,
-        })
+        found.insert(s.student.clone(), s);
+        Ok(())
     };
     for path in paths {
-        if !path.exists() {
-            return Err(format!("{}: no such file or folder", path.display()));
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Err(NotSubmissions::Missing(path.clone()));
+        };
+        if meta.is_symlink() {
+            return Err(NotSubmissions::Link {
+                path: path.clone(),
+                target: intake::link_target(path),
+            });
         }
-        if let Some(s) = one(path) {
-            add(s.student, s.path)?;
+        if !meta.is_dir() {
+            // A FIFO or a device named here is a student whose submission
+            // cannot be read: reading decides, without blocking.
+            add(Submission::new(stem(path), path.clone()))?;
+            continue;
+        }
+        if let Some(s) = as_submission_folder(path, reference_name) {
+            add(s)?;
             continue;
         }
         // A folder of submissions: each lesson file and each folder in it.
-        for entry in sorted_entries(path) {
-            if is_lesson_file(&entry) {
-                add(stem(&entry), entry)?;
-            } else if entry.is_dir() {
-                // A folder holding no usable lesson is still a student, whose
-                // submission cannot be read.
-                let file = as_submission_folder(&entry, reference_name).unwrap_or(entry.clone());
-                add(dir_name(&entry), file)?;
+        for (entry, t) in sorted_entries(path) {
+            if let Some(s) = entry_submission(&entry, t, reference_name) {
+                add(s)?;
             }
         }
     }
-    Ok(found
-        .into_iter()
-        .map(|(student, path)| Submission { student, path })
-        .collect())
+    Ok(found.into_values().collect())
 }
 
 /// A submission's cells that can stand in for the reference's graded sides,
@@ -122,16 +254,21 @@ pub struct Sides {
     clients: BTreeMap<String, Vec<Cell>>,
 }
 
-/// Reads a submission's graded sides. `Err`: it cannot be read (not UTF-8,
-/// no such file, two cells claiming one side), with the reasons.
-pub fn read(path: &Path) -> Result<Sides, Vec<String>> {
-    if path.is_dir() {
-        return Err(vec![format!(
-            "{}: no lesson file in this folder",
-            path.display()
-        )]);
+/// Reads a submission's graded sides, or why it cannot be read: what was
+/// found when it was discovered (a link), what [`intake::read_capped`]
+/// finds (a link, a special file, a file over `max`, no such file), a file
+/// that is not UTF-8, two cells claiming one side.
+pub fn read(sub: &Submission, max: ByteSize) -> Result<Sides, Vec<Unreadable>> {
+    if let Some(why) = &sub.unreadable {
+        return Err(vec![why.clone()]);
     }
-    let text = lesson::read_text(path).map_err(|e| vec![e.to_string()])?;
+    read_file(&sub.path, max)
+}
+
+/// Reads a lesson file's graded sides (see [`read`]).
+pub fn read_file(path: &Path, max: ByteSize) -> Result<Sides, Vec<Unreadable>> {
+    let bytes = intake::read_capped(path, max).map_err(|why| vec![why])?;
+    let text = lesson::text_of(path, bytes).map_err(|e| vec![Unreadable::Lesson(e.to_string())])?;
     // Broken attributes and the like are not the grader's concern: a cell
     // that no longer claims a side leaves that side missing.
     let (cells, _) = lesson::cells_of(path, &text);
@@ -141,12 +278,12 @@ pub fn read(path: &Path) -> Result<Sides, Vec<String>> {
         match &cell.kind {
             CellKind::Server { exercise } => {
                 if let Some(first) = sides.servers.get(exercise) {
-                    errors.push(format!(
+                    errors.push(Unreadable::Lesson(format!(
                         "{}:{}: a second server cell for exercise `{exercise}` (the first is at line {})",
                         path.display(),
                         cell.line(),
                         first.line()
-                    ));
+                    )));
                 } else {
                     sides.servers.insert(exercise.clone(), cell);
                 }
@@ -281,7 +418,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ana.md");
         std::fs::write(&path, text).unwrap();
-        read(&path).unwrap()
+        read_file(&path, intake::DEFAULT_MAX_SIZE).unwrap()
     }
 
     #[test]
@@ -295,7 +432,7 @@ mod tests {
         let found = discover(std::slice::from_ref(&path), Path::new("ref.md")).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].student, "ana");
-        let s = read(&path).unwrap();
+        let s = read_file(&path, intake::DEFAULT_MAX_SIZE).unwrap();
         let r = reference();
         let checked = splice(&r, &r.exercises[0], &s, CheckKind::Server).unwrap();
         let cell = checked.lesson.cell(r.exercises[0].server);
@@ -361,8 +498,11 @@ mod tests {
             "```rust,server,exercise=echo\n```\n\n```rust,server,exercise=echo\n```\n",
         )
         .unwrap();
-        let errors = read(&path).unwrap_err();
-        assert!(errors[0].contains("a second server cell"), "{errors:?}");
+        let errors = read_file(&path, intake::DEFAULT_MAX_SIZE).unwrap_err();
+        assert!(
+            errors[0].say("en").contains("a second server cell"),
+            "{errors:?}"
+        );
     }
 
     #[test]
@@ -405,7 +545,70 @@ mod tests {
         assert!(
             twice
                 .unwrap_err()
+                .say("en")
                 .contains("two submissions for student `ana`")
+        );
+    }
+
+    #[test]
+    fn links_are_students_that_cannot_be_read_and_never_followed() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("all/bia")).unwrap();
+        std::fs::create_dir_all(d.join("real")).unwrap();
+        std::fs::write(d.join("07.md"), "").unwrap();
+        symlink("../07.md", d.join("all/ana.md")).unwrap();
+        std::fs::write(d.join("all/bia/07.md"), "").unwrap();
+        std::fs::create_dir_all(d.join("all/bia/old")).unwrap();
+        symlink("../../../07.md", d.join("all/bia/old/copy.md")).unwrap();
+        symlink("../real", d.join("all/caio")).unwrap();
+        symlink("../07.md", d.join("all/notes.txt")).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, d.join("all/davi.md"), 0o600.into()).unwrap();
+        let found = discover(&[d.join("all")], Path::new("07.md")).unwrap();
+        let got: Vec<(&str, Option<&Unreadable>)> = found
+            .iter()
+            .map(|s| (s.student.as_str(), s.unreadable.as_ref()))
+            .collect();
+        let link = |path: &str, target: &str| Unreadable::Link {
+            path: d.join(path),
+            target: PathBuf::from(target),
+        };
+        let holds = Unreadable::HoldsLink {
+            folder: d.join("all/bia"),
+            link: PathBuf::from("old/copy.md"),
+            target: PathBuf::from("../../../07.md"),
+        };
+        assert_eq!(
+            got,
+            vec![
+                ("ana", Some(&link("all/ana.md", "../07.md"))),
+                ("bia", Some(&holds)),
+                ("caio", Some(&link("all/caio", "../real"))),
+                ("davi", None),
+            ]
+        );
+        // The FIFO is found as a student, and reading it does not block.
+        let fifo = read(&found[3], intake::DEFAULT_MAX_SIZE).unwrap_err();
+        assert!(matches!(fifo[0], Unreadable::NotRegular { .. }), "{fifo:?}");
+        assert_eq!(
+            read(&found[0], intake::DEFAULT_MAX_SIZE).unwrap_err(),
+            vec![link("all/ana.md", "../07.md")]
+        );
+        // A link named on the command line is refused, whatever it names.
+        symlink("all", d.join("latest")).unwrap();
+        let refused = discover(&[d.join("latest")], Path::new("07.md")).unwrap_err();
+        assert_eq!(
+            refused,
+            NotSubmissions::Link {
+                path: d.join("latest"),
+                target: PathBuf::from("all")
+            }
+        );
+        assert!(
+            refused.say("pt").contains("nunca segue links"),
+            "{}",
+            refused.say("pt")
         );
     }
 }

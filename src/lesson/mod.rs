@@ -283,20 +283,27 @@ pub fn load(path: &Path) -> Result<Lesson, Vec<LessonError>> {
 
 /// A file's text, or why it cannot be a lesson.
 pub fn read_text(path: &Path) -> Result<String, LessonError> {
-    let error = |line, message: String| LessonError {
+    let bytes = std::fs::read(path).map_err(|e| LessonError {
         path: path.to_path_buf(),
-        line,
+        line: None,
         cell: None,
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|e| error(None, describe_io_error(&e)))?;
+        message: describe_io_error(&e),
+    })?;
+    text_of(path, bytes)
+}
+
+/// Bytes read from `path` as a lesson's text, or why they cannot be one:
+/// for readers that open the file their own way (`aula grade`).
+pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String, LessonError> {
     String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-        error(
-            Some(line),
-            "the file is not valid UTF-8; save it as UTF-8".to_owned(),
-        )
+        LessonError {
+            path: path.to_path_buf(),
+            line: Some(line),
+            cell: None,
+            message: "the file is not valid UTF-8; save it as UTF-8".to_owned(),
+        }
     })
 }
 
@@ -388,7 +395,7 @@ pub fn file_text(path: &Path, markdown: &str) -> String {
     notebook::from_markdown(markdown, &blocks_of(path, markdown))
 }
 
-fn describe_io_error(e: &std::io::Error) -> String {
+pub fn describe_io_error(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or folder".to_owned(),
         std::io::ErrorKind::IsADirectory => "is a folder, not a lesson file".to_owned(),
