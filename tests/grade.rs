@@ -452,7 +452,7 @@ fn hostile_inputs_are_invalid_or_harmless_and_hidden_input_never_gets_out() {
     );
     assert_eq!(rita[0]["diff"], serde_json::Value::Null, "{rita}");
     assert_eq!(rita[1]["verdict"], "pass", "{rita}");
-    let everything = format!("{}{stdout}{stderr}", all_text(&out));
+    let everything = format!("{}{stdout}{stderr}", support::all_text(&out));
     for secret in [MARKER, HIDDEN_INPUT, "ZEBRA", "stderr: ", "stdout: "] {
         assert!(!everything.contains(secret), "`{secret}` got out");
     }

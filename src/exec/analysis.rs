@@ -225,8 +225,7 @@ mod tests {
         assert!(untyped_variables([&lesson(typed)]).is_empty());
         // evcxr asks rust-analyzer for what `_` leaves open, and for each
         // name a destructuring binds.
-        let text =
-            "# T\n\n```rust\nlet v: Vec<_> = vec![1];\nlet (a, b) = (1, 2);\nlet s = 1;\n```\n";
+        let text = "# T\n\n```rust\nlet v: Vec<_> = vec![1];\nlet (a, b) = (1, 2);\nlet s = String::new();\n```\n";
         let found = untyped_variables([&lesson(text)]);
         let names: Vec<&str> = found.iter().map(|u| u.variable.as_str()).collect();
         assert_eq!(names, ["v", "a, b", "s"]);

@@ -260,6 +260,16 @@ impl Group {
         }
     }
 
+    /// Sends SIGKILL to every process in the group once, without waiting:
+    /// for stopping a cell at once, before [`Group::kill_all`] makes sure.
+    pub fn signal_all(&self) {
+        for pid in self.members() {
+            if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+        }
+    }
+
     fn members(&self) -> Vec<i32> {
         std::fs::read_to_string(self.dir.join("cgroup.procs"))
             .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())

@@ -164,7 +164,7 @@ impl Running {
                     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
                 }
                 if let Some(group) = group {
-                    group.kill_all(pid);
+                    group.signal_all();
                 }
             }
         }
@@ -548,7 +548,7 @@ fn attempt(
         // Nothing the exercise started outlives it (a process that left its
         // cell's group included), so nothing of one student's code meets
         // the next check: ended now, not when the context is reset.
-        k.killer().kill();
+        k.killer().kill_all();
         lane.pool.give_back(k);
     }
     if cancelled {

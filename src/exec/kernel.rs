@@ -89,6 +89,8 @@ impl Killer {
         self.child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32
     }
 
+    /// Kills the child and everything it started, at once, without waiting
+    /// for them to be gone: cells stopped together die together.
     pub fn kill(&self) {
         let pid = self.pid();
         // The child leads its own process group (see `Kernel::start`), so the
@@ -99,7 +101,16 @@ impl Killer {
         // A process that made a session or group of its own is still in
         // the pids group.
         if let Some(group) = &self.group {
-            group.kill_all(pid);
+            group.signal_all();
+        }
+    }
+
+    /// Like [`Killer::kill`], and returns once nothing the context started
+    /// is left: before the context serves anything else.
+    pub fn kill_all(&self) {
+        self.kill();
+        if let Some(group) = &self.group {
+            group.kill_all(self.pid());
         }
     }
 
@@ -331,7 +342,7 @@ impl Kernel {
     /// compiled build folder: the next cell sees a fresh context.
     pub fn reset(&mut self) -> Result<()> {
         if self.used {
-            self.killer.kill();
+            self.killer.kill_all();
             if self.confined
                 && let Ok(entries) = std::fs::read_dir(&self.workdir)
             {
