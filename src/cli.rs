@@ -806,6 +806,12 @@ impl ExecArgs {
         for _ in 0..namespaces {
             match Netns::create() {
                 Ok(ns) => netns.push(std::sync::Arc::new(ns)),
+                // Grading fails closed: no network of its own, no batch.
+                Err(e) if confinement.is_some() => {
+                    anyhow::bail!(
+                        "a network namespace for students' code cannot be made: {e:#}; --unsandboxed grades anyway, trusting the code"
+                    )
+                }
                 Err(e) => {
                     eprintln!("warning: --isolate: {e:#}; running without network isolation");
                     netns.clear();
@@ -953,7 +959,7 @@ fn default_jobs() -> usize {
 }
 
 fn grade(mut args: GradeArgs) -> ExitCode {
-    use crate::exec::confine::{self, Confinement, PidsCgroup};
+    use crate::exec::confine::Confinement;
     use crate::grade::{self, output};
 
     let lang = crate::i18n::from_env();
@@ -985,23 +991,22 @@ fn grade(mut args: GradeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e.say(lang)),
     };
+    // Every layer of the sandbox or none (GRADE-FORMAT 1.1: fail closed).
     let confinement = if args.unsandboxed {
+        eprintln!("{}", rust_i18n::t!("grade.unsandboxed", locale = lang));
         None
-    } else if !confine::available() {
-        return usage_error(rust_i18n::t!("grade.no_landlock", locale = lang));
     } else {
-        let pids = match PidsCgroup::create() {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("warning: {e:#}; processes are bounded by RLIMIT_NPROC only");
-                None
+        match Confinement::for_grading(args.exec.max_processes.unwrap_or(128).max(16)) {
+            Ok(c) => Some(c),
+            Err(missing) => {
+                return usage_error(rust_i18n::t!(
+                    "grade.sandbox_missing",
+                    locale = lang,
+                    layer = missing.layer,
+                    why = missing.why
+                ));
             }
-        };
-        Some(Confinement {
-            system: confine::system_paths(),
-            pids,
-            max_tasks: args.exec.max_processes.unwrap_or(128).max(16),
-        })
+        }
     };
     let inputs = crate::plan::inputs(
         std::slice::from_ref(&reference),

@@ -283,3 +283,86 @@ fn rustc_pids_below(pid: u32) -> Vec<u32> {
         .map(|p| p.0)
         .collect()
 }
+
+#[test]
+fn students_code_runs_as_nobody_and_reaches_neither_root_files_nor_unix_sockets() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    // A socket anyone may connect to, as a container engine's socket is to
+    // its group: only the seccomp filter stands between it and the code.
+    let path = Path::new("/tmp/aula-sandbox-test.sock");
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let graded = grade(&["peek", "ana"], &[], tmp.path());
+    let accepted = listener.accept().is_ok();
+    let _ = std::fs::remove_file(path);
+    let (verdict, _, diff) = check(&graded.report, "peek", "client");
+    assert_eq!(verdict, "mismatch", "{diff}");
+    assert!(
+        diff.contains("\n+Uid:\t65534\t65534\t65534\t65534\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("\n+CapEff:\t0000000000000000\n"), "{diff}");
+    assert!(
+        diff.contains("\n+shadow: Err(PermissionDenied)\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("\n+unix: Err(PermissionDenied)\n"), "{diff}");
+    assert!(!accepted, "students' code connected to the host's socket");
+}
+
+/// aula confined as a context's child is, then running `sh -c script`
+/// instead of evcxr's runtime (as a confined Python peer runs python3).
+fn confined_shell(rules: &Value, script: &str, tmp: &Path) -> std::process::Output {
+    let file = tmp.join("rules.json");
+    std::fs::write(&file, rules.to_string()).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["-c", script])
+        .env("AULA_CONFINE", &file)
+        .env("AULA_PEER_EXEC", "/bin/sh")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_sandboxs_user_alone_keeps_root_only_files_out_of_reach() {
+    // Rules that let the whole of /etc be read: what stops /etc/shadow here
+    // is that the child is no longer root.
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = serde_json::json!({
+        "read": ["/usr", "/lib", "/lib64", "/bin", "/etc", env!("CARGO_BIN_EXE_aula")],
+        "write": [tmp.path()],
+        "user": [65534, 65534],
+    });
+    let out = confined_shell(
+        &rules,
+        // The shell is aula's process, exec'd: its /proc entry is the one
+        // Landlock lets it read, not grep's.
+        "grep -E '^(Uid|Gid|Groups|CapEff):' /proc/$$/status; cat /etc/shadow >/dev/null && echo shadow read",
+        tmp.path(),
+    );
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("Uid:\t65534\t65534\t65534\t65534\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Gid:\t65534\t65534\t65534\t65534\n"),
+        "{said}"
+    );
+    let groups = said
+        .lines()
+        .find(|l| l.starts_with("Groups:"))
+        .unwrap_or("?");
+    assert_eq!(groups["Groups:".len()..].trim(), "", "{said}");
+    assert!(said.contains("CapEff:\t0000000000000000\n"), "{said}");
+    assert!(!said.contains("shadow read"), "{said}");
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+}

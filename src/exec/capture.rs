@@ -96,6 +96,13 @@ impl Capture {
     /// Makes `dir` anew (whatever stood at its name is removed) with the
     /// files the host will read, empty.
     pub fn create(dir: PathBuf) -> std::io::Result<Capture> {
+        Capture::create_for(dir, None)
+    }
+
+    /// Like [`Capture::create`], with the folder and its files given to
+    /// `owner` (uid, gid): the unprivileged user a cell runs as must write
+    /// them.
+    pub fn create_for(dir: PathBuf, owner: Option<(u32, u32)>) -> std::io::Result<Capture> {
         if let Some(parent) = dir.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -127,14 +134,31 @@ impl Capture {
             OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Capture {
+        let capture = Capture {
             stdout: file(&folder, files::STDOUT)?,
             stderr: file(&folder, files::STDERR)?,
             faults: file(&folder, files::FAULTS)?,
             replay_faults: file(&replay, files::FAULTS)?,
             folder,
             dir,
-        })
+        };
+        if let Some((uid, gid)) = owner {
+            let (uid, gid) = (
+                Some(rustix::process::Uid::from_raw(uid)),
+                Some(rustix::process::Gid::from_raw(gid)),
+            );
+            fs::fchown(&*capture.folder, uid, gid)?;
+            fs::fchown(&replay, uid, gid)?;
+            for f in [
+                &capture.stdout,
+                &capture.stderr,
+                &capture.faults,
+                &capture.replay_faults,
+            ] {
+                fs::fchown(f, uid, gid)?;
+            }
+        }
+        Ok(capture)
     }
 
     /// The folder as the cell's code names it.

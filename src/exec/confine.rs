@@ -1,5 +1,7 @@
-//! Confinement of the processes that run students' code when grading: files
-//! through Landlock, processes through a pids cgroup.
+//! Confinement of the processes that run students' code when grading: an
+//! unprivileged user, files through Landlock, system calls through a
+//! seccomp filter (`seccomp`), processes through a pids cgroup.
+//! docs/sandbox.md says what each layer stops and which test shows it.
 //!
 //! A context's child is aula itself, run again by evcxr, and it confines
 //! itself at the top of `main`, while it still has one thread (Landlock binds
@@ -37,7 +39,15 @@ pub struct Rules {
     pub read: Vec<PathBuf>,
     /// Folders the child may read, write, create and remove in.
     pub write: Vec<PathBuf>,
+    /// The user and group the child becomes before it runs anything: set
+    /// when aula runs as root, whose files and sockets students' code must
+    /// not reach as their owner.
+    #[serde(default)]
+    pub user: Option<(u32, u32)>,
 }
+
+/// Whom students' code runs as when the grader is root: `nobody`.
+pub const UNPRIVILEGED: (u32, u32) = (65534, 65534);
 
 /// Whether this kernel enforces Landlock: grading refuses to run without it
 /// unless told `--unsandboxed`.
@@ -48,11 +58,37 @@ pub fn available() -> bool {
     probe.and_then(|r| r.create()).is_ok()
 }
 
+/// What of `/etc` programs read: the dynamic loader's cache, name
+/// resolution, time zones, users' names, certificates, Python's settings.
+/// Not the rest (`/etc/shadow`, SSH host keys, a CI runner's settings).
+const ETC: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/resolv.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/ssl/certs",
+    "/etc/alternatives",
+    "/etc/python3",
+    "/etc/python3.11",
+    "/etc/python3.12",
+    "/etc/python3.13",
+];
+
 /// What every child may read: the system's programs and libraries, the Rust
 /// toolchain's libraries, aula's own executable, and a few devices.
 pub fn system_paths() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc"]
+    let mut paths: Vec<PathBuf> = ["/usr", "/lib", "/lib64", "/bin", "/sbin"]
         .iter()
+        .chain(ETC)
         .map(PathBuf::from)
         .filter(|p| p.exists())
         .collect();
@@ -79,6 +115,48 @@ fn sysroot() -> Option<PathBuf> {
     Some(PathBuf::from(text.trim())).filter(|p| p.is_dir())
 }
 
+/// Opens a context's folders to the unprivileged user its child becomes:
+/// evcxr's build folder (made private by evcxr, written by cargo) to read,
+/// the working folder to write.
+pub fn open_to_user(build: &Path, workdir: &Path, (uid, gid): (u32, u32)) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(build, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("opening {} to the sandbox's user", build.display()))?;
+    std::os::unix::fs::chown(workdir, Some(uid), Some(gid))
+        .with_context(|| format!("giving {} to the sandbox's user", workdir.display()))?;
+    Ok(())
+}
+
+/// The folder of the toolchain's standard library (`libstd-*.so`), which
+/// cells compiled with `-C prefer-dynamic` load.
+pub fn std_library_dir() -> Option<PathBuf> {
+    let sysroot = sysroot()?;
+    let host = std::process::Command::new("rustc")
+        .args(["--print", "host-tuple"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())?;
+    Some(sysroot.join("lib/rustlib").join(host.trim()).join("lib")).filter(|d| d.is_dir())
+}
+
+/// Copies the standard library's shared objects into `dest`, readable by
+/// all: the unprivileged user cannot reach the toolchain where rustup keeps
+/// it under a private home.
+pub fn copy_std_library(dest: &Path) -> Result<PathBuf> {
+    let from = std_library_dir().context("finding the toolchain's standard library")?;
+    std::fs::create_dir_all(dest)?;
+    for e in std::fs::read_dir(&from)?.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().ends_with(".so") {
+            std::fs::copy(e.path(), dest.join(&name))
+                .with_context(|| format!("copying {}", e.path().display()))?;
+        }
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))?;
+    Ok(dest.to_path_buf())
+}
+
 /// Writes a context's rules where its child will read them.
 pub fn write_rules(path: &Path, rules: &Rules) -> Result<()> {
     let text = serde_json::to_string_pretty(rules)?;
@@ -99,13 +177,35 @@ pub fn enter_from_env() {
         Err(_) => None,
     };
     let applied = match rules {
-        Some(rules) => restrict(&rules),
+        Some(rules) => rules
+            .user
+            .map_or(Ok(()), become_user)
+            .and_then(|()| restrict(&rules))
+            .and_then(|()| super::seccomp::install()),
         None => Err(anyhow::anyhow!("unreadable rules file")),
     };
     if let Err(e) = applied {
         eprintln!("aula: cannot confine students' code: {e:#}");
         std::process::exit(125);
     }
+}
+
+/// Becomes `uid` and `gid`, with no supplementary groups: root's
+/// capabilities go with root's uid. The process has one thread here, so the
+/// thread's calls are the process's.
+fn become_user((uid, gid): (u32, u32)) -> Result<()> {
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+    let (uid, gid) = (
+        rustix::process::Uid::from_raw(uid),
+        rustix::process::Gid::from_raw(gid),
+    );
+    set_thread_groups(&[]).context("dropping supplementary groups")?;
+    set_thread_res_gid(gid, gid, gid).context("becoming the sandbox's group")?;
+    set_thread_res_uid(uid, uid, uid).context("becoming the sandbox's user")?;
+    if rustix::process::geteuid() != uid || rustix::process::getegid() != gid {
+        bail!("still running as another user");
+    }
+    Ok(())
 }
 
 /// Before the host has written the rules: what the host put in
@@ -122,6 +222,7 @@ pub fn boot(system: &[PathBuf], tmp_root: &Path) -> String {
     serde_json::to_string(&Rules {
         read,
         write: Vec::new(),
+        user: None,
     })
     .unwrap_or_default()
 }
@@ -354,11 +455,84 @@ fn remove_dead_groups(base: &Path) {
 pub struct Confinement {
     /// Read-only paths every child gets.
     pub system: Vec<PathBuf>,
-    /// `None` where no pids cgroup can be made (then RLIMIT_NPROC is all).
-    pub pids: Option<PidsCgroup>,
+    pub pids: PidsCgroup,
     /// Tasks (processes and threads) of one context's child and everything
     /// it starts.
     pub max_tasks: u64,
+    /// Whom children become ([`UNPRIVILEGED`] when aula is root).
+    pub user: Option<(u32, u32)>,
+}
+
+/// A layer of the sandbox that this machine cannot give: grading refuses
+/// to run without it (GRADE-FORMAT 1.1), unless told `--unsandboxed`.
+#[derive(Debug)]
+pub struct Missing {
+    /// What the layer is, for a person: "Landlock", "a pids cgroup".
+    pub layer: &'static str,
+    pub why: String,
+}
+
+impl Confinement {
+    /// Every layer of the sandbox, each checked here, so that one this
+    /// machine lacks stops grading before anything runs.
+    pub fn for_grading(max_tasks: u64) -> Result<Confinement, Missing> {
+        if !available() {
+            return Err(Missing {
+                layer: "Landlock",
+                why: "this kernel does not enforce it".to_owned(),
+            });
+        }
+        let pids = PidsCgroup::create().map_err(|e| Missing {
+            layer: "a pids cgroup",
+            why: format!("{e:#}"),
+        })?;
+        if let Err(e) = seccomp_available() {
+            return Err(Missing {
+                layer: "a seccomp filter",
+                why: format!("{e:#}"),
+            });
+        }
+        let root = rustix::process::geteuid().is_root();
+        Ok(Confinement {
+            system: system_paths(),
+            pids,
+            max_tasks,
+            user: root.then_some(UNPRIVILEGED),
+        })
+    }
+}
+
+/// Whether this kernel takes aula's seccomp filter: tried in a child
+/// process, since a filter cannot be taken back.
+fn seccomp_available() -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let status = std::process::Command::new(exe)
+        .env(SECCOMP_PROBE_ENV, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if status.code() != Some(0) {
+        bail!("a child could not install it ({status})");
+    }
+    Ok(())
+}
+
+/// Set on a child that only tries the seccomp filter and exits.
+pub const SECCOMP_PROBE_ENV: &str = "AULA_SECCOMP_PROBE";
+
+/// In `main`: with [`SECCOMP_PROBE_ENV`] set, installs the filter and exits
+/// with whether it could.
+pub fn seccomp_probe_from_env() {
+    if std::env::var_os(SECCOMP_PROBE_ENV).is_none() {
+        return;
+    }
+    use rustix::net::{AddressFamily, SocketType, socket};
+    let ok = rustix::thread::set_no_new_privs(true).is_ok()
+        && super::seccomp::install().is_ok()
+        && socket(AddressFamily::UNIX, SocketType::STREAM, None)
+            .is_err_and(|e| e == rustix::io::Errno::PERM);
+    std::process::exit(if ok { 0 } else { 1 });
 }
 
 #[cfg(test)]

@@ -180,6 +180,10 @@ pub struct ChildConfinement {
     pub group: Option<Arc<confine::Group>>,
     /// The limits of the compiler that builds the context's cells.
     pub compiler: super::sandbox::CompilerLimits,
+    /// Whom the child becomes (see `confine::Rules::user`), and where it
+    /// then finds the standard library its cells link to: the toolchain's
+    /// own folder may be closed to that user (rustup's under `/root`).
+    pub user: Option<((u32, u32), std::path::PathBuf)>,
 }
 
 pub struct Kernel {
@@ -231,6 +235,9 @@ impl Kernel {
             .env(super::sandbox::PARENT_ENV, std::process::id().to_string());
         limits.apply_to(&mut command);
         if let Some(c) = &confinement {
+            if let Some((_, libs)) = &c.user {
+                command.env("LD_LIBRARY_PATH", libs);
+            }
             command
                 .env(confine::RULES_ENV, &c.rules)
                 .env(confine::BOOT_ENV, confine::boot(&c.system, &c.tmp_root))
@@ -308,6 +315,10 @@ impl Kernel {
             let build = confine::build_folder_of(kernel.killer.pid(), &c.tmp_root)
                 .context("finding the context's build folder")?;
             let mut read = c.system;
+            if let Some(((uid, gid), libs)) = &c.user {
+                confine::open_to_user(&build, workdir, (*uid, *gid))?;
+                read.push(libs.clone());
+            }
             read.push(build);
             // The cells' crates load the runtime library from its folder.
             read.extend(runtime_lib.and_then(Path::parent).map(Path::to_path_buf));
@@ -316,6 +327,7 @@ impl Kernel {
                 &confine::Rules {
                     read,
                     write: vec![workdir.to_path_buf()],
+                    user: c.user.as_ref().map(|(user, _)| *user),
                 },
             )?;
             kernel.used = true;

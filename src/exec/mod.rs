@@ -18,6 +18,7 @@ pub mod relay;
 pub mod runtime;
 pub mod runtime_lib;
 pub mod sandbox;
+mod seccomp;
 mod shape;
 pub mod source;
 
@@ -118,6 +119,10 @@ impl Engine {
         let numbered = Arc::new(AtomicUsize::new(0));
         let runtime_lib =
             runtime_lib::pending(runtime_cache.unwrap_or_else(|| tmp_root.join("aula-runtime")));
+        let std_libs = match confinement.as_ref().and_then(|c| c.user) {
+            Some(_) => Some(open_scratch_to_user(&scratch)?),
+            None => None,
+        };
         let confinement = confinement.map(Arc::new);
         let namespaces: Vec<Option<Arc<netns::Netns>>> = if netns.is_empty() {
             vec![None]
@@ -138,6 +143,7 @@ impl Engine {
                     confinement: confinement.clone(),
                     numbered: Arc::clone(&numbered),
                     runtime_lib: Arc::clone(&runtime_lib),
+                    std_libs: std_libs.clone(),
                 }),
                 tables: netns
                     .as_ref()
@@ -238,16 +244,18 @@ impl Engine {
             &confine::Rules {
                 read: c.system.clone(),
                 write: vec![capture.to_path_buf()],
+                user: c.user,
             },
         )?;
-        let group = match &c.pids {
-            Some(cg) => {
-                let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
-                Some(cg.group(&format!("peer-{n}-{name}"), c.max_tasks)?)
-            }
-            None => None,
-        };
+        let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
+        let group = Some(c.pids.group(&format!("peer-{n}-{name}"), c.max_tasks)?);
         Ok((Some(rules), group))
+    }
+
+    /// A capture folder at `dir`, given to the user students' code runs as.
+    fn new_capture(&self, dir: PathBuf) -> std::io::Result<capture::Capture> {
+        let owner = self.confinement.as_ref().and_then(|c| c.user);
+        capture::Capture::create_for(dir, owner)
     }
 
     /// A new capture folder in `kernel`'s working folder, the one place a
@@ -313,6 +321,22 @@ impl Engine {
         keep.push(rustix::process::getpgrp().as_raw_nonzero().get());
         sandbox::kill_descendants(&keep);
     }
+}
+
+/// Lets the unprivileged user students' code runs as pass through the
+/// scratch folder to what it is given (its own working folder, evcxr's
+/// build folders, a copy of the standard library), without listing it; the
+/// reference's compiled halves stay the grader's alone. Returns where the
+/// standard library's copy is.
+fn open_scratch_to_user(scratch: &Scratch) -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let traverse = std::fs::Permissions::from_mode(0o711);
+    std::fs::set_permissions(scratch.path(), traverse.clone())?;
+    std::fs::set_permissions(scratch.workdir(), traverse.clone())?;
+    std::fs::set_permissions(scratch.tmp(), traverse)?;
+    let natives = scratch.path().join("natives");
+    std::fs::DirBuilder::new().mode(0o700).create(&natives)?;
+    confine::copy_std_library(&scratch.path().join("std"))
 }
 
 impl Drop for Engine {

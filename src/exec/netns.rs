@@ -60,7 +60,15 @@ fn loopback_up() -> std::io::Result<()> {
 pub fn holder_main() -> ! {
     use rustix::thread::{UnshareFlags, unshare_unsafe};
     // SAFETY: the holder is single-threaded here; nothing shares its state.
-    let entered = unsafe { unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNET) };
+    // Root makes a network namespace as it is; anyone else needs a user
+    // namespace to own it. Under root, a user namespace would make the
+    // children root inside it, over every file root owns.
+    let flags = if rustix::process::geteuid().is_root() {
+        UnshareFlags::NEWNET
+    } else {
+        UnshareFlags::NEWUSER | UnshareFlags::NEWNET
+    };
+    let entered = unsafe { unshare_unsafe(flags) };
     if let Err(e) = entered
         .map_err(std::io::Error::from)
         .and_then(|()| loopback_up())
@@ -84,7 +92,8 @@ pub struct Netns {
     pid: i32,
     /// The holder's socket-tables socket, by its number there.
     diag_fd: Option<i32>,
-    user: OwnedFd,
+    /// The holder's user namespace, when it needed one (not under root).
+    user: Option<OwnedFd>,
     net: OwnedFd,
 }
 
@@ -117,8 +126,13 @@ impl Netns {
         let open = |name: &str| -> Result<OwnedFd> {
             Ok(std::fs::File::open(format!("/proc/{pid}/ns/{name}"))?.into())
         };
+        let user = if rustix::process::geteuid().is_root() {
+            None
+        } else {
+            Some(open("user")?)
+        };
         Ok(Netns {
-            user: open("user")?,
+            user,
             net: open("net")?,
             pid,
             diag_fd,
@@ -146,13 +160,15 @@ impl Netns {
     /// Makes the command's process join the namespaces before it starts.
     pub fn enter_in(&self, command: &mut Command) -> Result<()> {
         use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
-        let user = self.user.try_clone()?;
+        let user = self.user.as_ref().map(OwnedFd::try_clone).transpose()?;
         let net = self.net.try_clone()?;
         // SAFETY: only setns runs between fork and exec: raw system calls on
         // descriptors opened beforehand, no allocation.
         unsafe {
             command.pre_exec(move || {
-                move_into_link_name_space(user.as_fd(), Some(LinkNameSpaceType::User))?;
+                if let Some(user) = &user {
+                    move_into_link_name_space(user.as_fd(), Some(LinkNameSpaceType::User))?;
+                }
                 move_into_link_name_space(net.as_fd(), Some(LinkNameSpaceType::Network))?;
                 Ok(())
             });

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer};
 use super::source::{CodeLine, SourceMap};
 use super::{Cancel, Engine, runtime, shape};
@@ -204,7 +203,7 @@ fn run_cell(
     let cell = lesson.cell(index);
     let opts = &engine.options;
     let capture =
-        match Capture::create(engine.capture_dir(kernel, &format!("cell-{}", cell.line()))) {
+        match engine.new_capture(engine.capture_dir(kernel, &format!("cell-{}", cell.line()))) {
             Ok(c) => c,
             Err(e) => return Err(EvalError::Other(format!("creating a capture folder: {e}"))),
         };

@@ -38,6 +38,9 @@ pub struct Spec {
     pub confinement: Option<Arc<Confinement>>,
     /// Contexts numbered so far (across lanes), for their folders' names.
     pub numbered: Arc<AtomicUsize>,
+    /// Where a child that becomes the unprivileged user finds the standard
+    /// library (see `confine::copy_std_library`).
+    pub std_libs: Option<PathBuf>,
     /// aula's runtime as a library, when it could be built.
     pub runtime_lib: super::runtime_lib::Pending,
 }
@@ -51,11 +54,9 @@ impl Spec {
                 rules: self.workdir.join(format!("ctx-{n}.rules.json")),
                 tmp_root: self.tmp_root.clone(),
                 system: c.system.clone(),
-                group: match &c.pids {
-                    Some(cg) => Some(cg.group(&format!("ctx-{n}"), c.max_tasks)?),
-                    None => None,
-                },
+                group: Some(c.pids.group(&format!("ctx-{n}"), c.max_tasks)?),
                 compiler: super::sandbox::CompilerLimits::for_compile_limit(self.compile_limit),
+                user: c.user.zip(self.std_libs.clone()),
             }),
             None => None,
         };
