@@ -366,3 +366,16 @@ fn the_sandboxs_user_alone_keeps_root_only_files_out_of_reach() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn what_an_earlier_cell_compiled_is_gone_before_the_context_runs_the_next() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let graded = grade(&["scavenger", "ana"], &[], tmp.path());
+    let (_, _, diff) = check(&graded.report, "scavenger", "client");
+    assert!(diff.contains("\n+build folder found: true\n"), "{diff}");
+    assert!(
+        diff.contains("\n+earlier code found in 0 files\n"),
+        "{diff}"
+    );
+}

@@ -127,6 +127,35 @@ pub fn open_to_user(build: &Path, workdir: &Path, (uid, gid): (u32, u32)) -> Res
     Ok(())
 }
 
+/// Removes from evcxr's build folder what the cells it built before leave
+/// there (their source, their compiled libraries, rustc's incremental
+/// caches): the child may read the folder, to load the next cell's library,
+/// and the next cell may be another student's. The build itself is kept.
+pub fn scrub_build_folder(build: &Path) {
+    let _ = std::fs::write(build.join("src/lib.rs"), "");
+    let Ok(targets) = std::fs::read_dir(build.join("target")) else {
+        return;
+    };
+    for target in targets.flatten() {
+        let debug = target.path().join("debug");
+        let _ = std::fs::remove_dir_all(debug.join("incremental"));
+        for dir in [debug.clone(), debug.join("deps")] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let built_from_cells = ["libcode_", "libctx", "ctx-"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix));
+                if built_from_cells && e.path().is_file() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
 /// The folder of the toolchain's standard library (`libstd-*.so`), which
 /// cells compiled with `-C prefer-dynamic` load.
 pub fn std_library_dir() -> Option<PathBuf> {

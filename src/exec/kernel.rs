@@ -205,6 +205,9 @@ pub struct Kernel {
     /// at each reset, so nothing one student's code leaves there reaches
     /// the next.
     confined: bool,
+    /// evcxr's build folder, once known (confined contexts): scrubbed at
+    /// each reset.
+    build: Option<std::path::PathBuf>,
 }
 
 impl Kernel {
@@ -307,6 +310,7 @@ impl Kernel {
             runtime_items,
             used: false,
             confined: confinement.is_some(),
+            build: None,
         };
         if let Some(c) = confinement {
             // The first child ran evcxr's warm-up under the boot rules; its
@@ -319,7 +323,8 @@ impl Kernel {
                 confine::open_to_user(&build, workdir, (*uid, *gid))?;
                 read.push(libs.clone());
             }
-            read.push(build);
+            read.push(build.clone());
+            kernel.build = Some(build);
             // The cells' crates load the runtime library from its folder.
             read.extend(runtime_lib.and_then(Path::parent).map(Path::to_path_buf));
             confine::write_rules(
@@ -366,6 +371,9 @@ impl Kernel {
                         std::fs::remove_file(&p)
                     };
                 }
+            }
+            if let Some(build) = &self.build {
+                confine::scrub_build_folder(build);
             }
             self.ctx
                 .clear()
