@@ -1146,6 +1146,16 @@ fn grade(mut args: GradeArgs) -> ExitCode {
             lang,
             max_submission: args.max_submission_size,
         };
+        if let Some(failed) = batch.check_reference(&cancel)
+            && !failed.is_empty()
+        {
+            return usage_error(rust_i18n::t!(
+                "grade.reference_fails",
+                locale = lang,
+                reference = reference.path.display(),
+                checks = failed.join("\n  ")
+            ));
+        }
         let progress = grade::human::Progress::new(rest.len(), lang);
         let mut log_failed = None;
         let new = grade::run_all(&batch, &rest, jobs, &cancel, &mut |g| {

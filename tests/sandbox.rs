@@ -379,3 +379,35 @@ fn what_an_earlier_cell_compiled_is_gone_before_the_context_runs_the_next() {
         "{diff}"
     );
 }
+
+#[test]
+fn a_reference_that_fails_its_own_checks_in_the_sandbox_stops_the_batch_with_exit_2() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    // The reference's server answers in lower case: its own clients fail.
+    let broken = tmp.path().join("ref.md");
+    let original = std::fs::read_to_string(reference()).unwrap();
+    std::fs::write(&broken, original.replace("to_uppercase", "to_lowercase")).unwrap();
+    let subs = tmp.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    for s in ["ana", "links"] {
+        let from = root().join(format!("tests/fixtures/sandbox/subs/{s}.md"));
+        std::fs::copy(from, subs.join(format!("{s}.md"))).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["grade", broken.to_str().unwrap(), subs.to_str().unwrap()])
+        .args(["--out", tmp.path().join("out").to_str().unwrap(), "-j", "1"])
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the reference does not pass its own checks in the sandbox"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("eco/server: mismatch"), "{stderr}");
+    assert!(!tmp.path().join("out/grades.csv").exists());
+}

@@ -411,10 +411,47 @@ impl Batch<'_> {
     /// (the student is then graded again by `--resume`).
     /// `lane`: the engine's lane (network namespace) this worker uses.
     pub fn grade(&self, sub: &Submission, lane: usize, cancel: &Cancel) -> Option<Graded> {
+        self.grade_sides(
+            sub,
+            submission::read(sub, self.max_submission),
+            lane,
+            cancel,
+        )
+    }
+
+    /// Grades the reference as a student's submission of it, in the
+    /// sandbox, before any student: a reference that does not pass its own
+    /// checks there would give every student the same zero. The checks it
+    /// fails (`exercise/check: verdict`); `None` when cancelled.
+    pub fn check_reference(&self, cancel: &Cancel) -> Option<Vec<String>> {
+        let sub = Submission {
+            student: "reference".to_owned(),
+            path: self.reference.path.clone(),
+            unreadable: None,
+        };
+        let sides = submission::sides_of_lesson(self.reference);
+        let graded = self.grade_sides(&sub, sides, 0, cancel)?;
+        let mut failed: Vec<String> = graded.grade.errors.clone();
+        for ex in &graded.grade.exercises {
+            for c in ex.checks.iter().filter(|c| !c.passed()) {
+                let why = c.message.as_deref().unwrap_or_default();
+                failed.push(format!("{}/{}: {} ({why})", ex.id, c.check, c.verdict));
+            }
+        }
+        Some(failed)
+    }
+
+    fn grade_sides(
+        &self,
+        sub: &Submission,
+        sides: Result<Sides, Vec<intake::Unreadable>>,
+        lane: usize,
+        cancel: &Cancel,
+    ) -> Option<Graded> {
         let graded = graded_exercises(self.reference);
         let mut grade = blank_grade(self.reference, sub, "graded");
         let mut said = Said::default();
-        let sides = match submission::read(sub, self.max_submission) {
+        let sides = match sides {
             Ok(s) => Some(s),
             Err(reasons) => {
                 grade.status = "invalid".to_owned();

@@ -272,6 +272,15 @@ pub fn read_file(path: &Path, max: ByteSize) -> Result<Sides, Vec<Unreadable>> {
     // Broken attributes and the like are not the grader's concern: a cell
     // that no longer claims a side leaves that side missing.
     let (cells, _) = lesson::cells_of(path, &text);
+    sides_of(path, cells)
+}
+
+/// The reference's own graded sides, as a submission of it would give.
+pub fn sides_of_lesson(lesson: &Lesson) -> Result<Sides, Vec<Unreadable>> {
+    sides_of(&lesson.path, lesson.cells.clone())
+}
+
+fn sides_of(path: &Path, cells: Vec<Cell>) -> Result<Sides, Vec<Unreadable>> {
     let mut sides = Sides::default();
     let mut errors = Vec::new();
     for cell in cells {
