@@ -996,7 +996,9 @@ fn grade(mut args: GradeArgs) -> ExitCode {
         eprintln!("{}", rust_i18n::t!("grade.unsandboxed", locale = lang));
         None
     } else {
-        match Confinement::for_grading(args.exec.max_processes.unwrap_or(128).max(16)) {
+        let max_tasks = args.exec.max_processes.unwrap_or(128).max(16);
+        let max_memory = (args.exec.max_memory > 0).then_some(args.exec.max_memory << 20);
+        match Confinement::for_grading(max_tasks, max_memory) {
             Ok(c) => Some(c),
             Err(missing) => {
                 return usage_error(rust_i18n::t!(

@@ -111,7 +111,7 @@ fn captures_swapped_for_links_read_as_the_checks_failure_and_the_graders_environ
     let tmp = tempfile::tempdir().unwrap();
     let planted = Path::new("/tmp/aula-sandbox-planted-gate");
     let _ = std::fs::remove_file(planted);
-    let graded = grade(&["links", "ana"], &[], tmp.path());
+    let graded = grade(&["links", "spelled", "ana"], &[], tmp.path());
     let report = &graded.report;
 
     // The swapped client's output is what it printed into the file it was
@@ -126,6 +126,10 @@ fn captures_swapped_for_links_read_as_the_checks_failure_and_the_graders_environ
         "{diff}"
     );
     assert!(!planted.exists(), "the gate was created through a link");
+    // `env!` spelled by a macro finds nothing of the grader's in the
+    // compiler's environment.
+    let (verdict, _, _) = check(report, "spelled", "client");
+    assert_eq!(verdict, "compile_error", "{report:#}");
     let out = support::all_text(&tmp.path().join("out"));
     for place in [&graded.stdout, &graded.stderr, &out] {
         assert!(
@@ -311,6 +315,8 @@ fn students_code_runs_as_nobody_and_reaches_neither_root_files_nor_unix_sockets(
         "{diff}"
     );
     assert!(diff.contains("\n+unix: Err(PermissionDenied)\n"), "{diff}");
+    assert!(diff.contains("\n+shm: refused\n"), "{diff}");
+    assert!(diff.contains("\n+prlimit of another: refused\n"), "{diff}");
     assert!(!accepted, "students' code connected to the host's socket");
 }
 
@@ -410,4 +416,16 @@ fn a_reference_that_fails_its_own_checks_in_the_sandbox_stops_the_batch_with_exi
     );
     assert!(stderr.contains("eco/server: mismatch"), "{stderr}");
     assert!(!tmp.path().join("out/grades.csv").exists());
+}
+
+#[test]
+fn the_processes_of_a_check_together_stay_within_its_memory() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    // 640 MiB a process and a check: one hog of 300 MiB fits, three do not.
+    let graded = grade(&["hog", "ana"], &["--max-memory", "640"], tmp.path());
+    let (_, _, diff) = check(&graded.report, "hog", "client");
+    assert!(diff.contains("signal: 9 (SIGKILL)"), "{diff}");
+    assert!(diff.contains("exit status: 0"), "{diff}");
+    assert_eq!(score(&graded.report, "ana"), 1.0);
 }

@@ -330,6 +330,12 @@ impl PidsCgroup {
             remove_dead_groups(&base);
             let root = base.join(format!("aula-{}", std::process::id()));
             if std::fs::create_dir(&root).is_ok() || root.is_dir() {
+                // cgroup v2 gives a group's children the controllers its
+                // subtree_control names, and pids.max comes with pids.
+                if v2 && !v1 {
+                    std::fs::write(root.join("cgroup.subtree_control"), "+pids")
+                        .context("giving the run's cgroup the pids controller")?;
+                }
                 return Ok(PidsCgroup { root });
             }
         }
@@ -349,7 +355,94 @@ impl PidsCgroup {
         Ok(Arc::new(Group {
             procs: OwnedFd::from(procs),
             dir,
+            memory: None,
         }))
+    }
+}
+
+/// A memory cgroup for a run, with one group per context under it, so the
+/// processes of one check together cannot take more than a set amount of
+/// memory: RLIMIT_AS bounds each process, not the 128 a check may start.
+/// Under this process's own memory cgroup where it can (cgroup v1's
+/// `memory` hierarchy, or v2's with the memory controller).
+#[derive(Debug)]
+pub struct MemoryCgroup {
+    root: PathBuf,
+    v2: bool,
+}
+
+impl MemoryCgroup {
+    pub fn create() -> Result<MemoryCgroup> {
+        let own = |controller: &str| -> Option<PathBuf> {
+            let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+            text.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let matches = names.split(',').any(|n| n == controller);
+                matches.then(|| PathBuf::from(path.trim_start_matches('/')))
+            })
+        };
+        let mut candidates = Vec::new();
+        if let Some(path) = own("memory") {
+            candidates.push((Path::new("/sys/fs/cgroup/memory").join(path), false));
+        }
+        candidates.push((PathBuf::from("/sys/fs/cgroup/memory"), false));
+        if let Some(path) = own("") {
+            candidates.push((Path::new("/sys/fs/cgroup").join(path), true));
+        }
+        for (base, v2) in candidates {
+            let usable = if v2 {
+                std::fs::read_to_string(base.join("cgroup.subtree_control"))
+                    .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"))
+            } else {
+                base.join("memory.limit_in_bytes").exists()
+            };
+            if !usable {
+                continue;
+            }
+            remove_dead_groups(&base);
+            let root = base.join(format!("aula-{}", std::process::id()));
+            if std::fs::create_dir(&root).is_ok() || root.is_dir() {
+                if v2 {
+                    std::fs::write(root.join("cgroup.subtree_control"), "+memory")
+                        .context("giving the run's cgroup the memory controller")?;
+                }
+                return Ok(MemoryCgroup { root, v2 });
+            }
+        }
+        bail!("no memory cgroup can be created here")
+    }
+
+    /// A group for one context holding at most `bytes`; the file that
+    /// moves the process writing `0` to it into the group.
+    fn group(&self, name: &str, bytes: u64) -> Result<OwnedFd> {
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let limit = if self.v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        std::fs::write(dir.join(limit), bytes.to_string())
+            .with_context(|| format!("limiting {}", dir.display()))?;
+        let procs = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+            .with_context(|| format!("opening {}/cgroup.procs", dir.display()))?;
+        Ok(OwnedFd::from(procs))
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                if e.path().is_dir() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&self.root);
     }
 }
 
@@ -362,6 +455,8 @@ pub struct Group {
     /// Moves the process that writes `0` to it into the group.
     procs: OwnedFd,
     dir: PathBuf,
+    /// The context's memory group, likewise, where there is one.
+    memory: Option<OwnedFd>,
 }
 
 impl Group {
@@ -401,9 +496,7 @@ impl Group {
     }
 
     fn members(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.dir.join("cgroup.procs"))
-            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-            .unwrap_or_default()
+        members_of(&self.dir)
     }
 }
 
@@ -429,13 +522,38 @@ fn reap_if_orphan(pid: i32, me: i32) {
     }
 }
 
+/// The processes in the cgroup at `dir`.
+fn members_of(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Kills what is left in the group at `dir`, in a bounded number of rounds.
+fn kill_members(dir: &Path) {
+    for _ in 0..50 {
+        let pids = members_of(dir);
+        if pids.is_empty() {
+            return;
+        }
+        for pid in pids {
+            if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Moves the calling process into `group`: between fork and exec, so the
 /// child is counted from its first instruction. One write(2) on a file
 /// opened beforehand: async-signal-safe, and nothing is allocated.
 pub fn join_in_child(group: &Group) -> std::io::Result<()> {
-    rustix::io::write(&group.procs, b"0")
-        .map(|_| ())
-        .map_err(Into::into)
+    rustix::io::write(&group.procs, b"0")?;
+    if let Some(memory) = &group.memory {
+        rustix::io::write(memory, b"0")?;
+    }
+    Ok(())
 }
 
 impl Drop for PidsCgroup {
@@ -471,6 +589,9 @@ fn remove_dead_groups(base: &Path) {
         if let Ok(children) = std::fs::read_dir(e.path()) {
             for c in children.flatten() {
                 if c.path().is_dir() {
+                    // A run killed outright (SIGKILL) could not end what
+                    // its checks left running: this one does.
+                    kill_members(&c.path());
                     let _ = std::fs::remove_dir(c.path());
                 }
             }
@@ -490,6 +611,22 @@ pub struct Confinement {
     pub max_tasks: u64,
     /// Whom children become ([`UNPRIVILEGED`] when aula is root).
     pub user: Option<(u32, u32)>,
+    /// The memory all processes of one context may take together, and the
+    /// cgroup that holds them to it (where the kernel allows one).
+    pub memory: Option<(MemoryCgroup, u64)>,
+}
+
+impl Confinement {
+    /// The groups of one context (or peer) named `name`.
+    pub fn group(&self, name: &str) -> Result<Arc<Group>> {
+        let group = self.pids.group(name, self.max_tasks)?;
+        let Some((memory, bytes)) = &self.memory else {
+            return Ok(group);
+        };
+        let mut group = Arc::into_inner(group).expect("a new group has one owner");
+        group.memory = Some(memory.group(name, *bytes)?);
+        Ok(Arc::new(group))
+    }
 }
 
 /// A layer of the sandbox that this machine cannot give: grading refuses
@@ -504,7 +641,7 @@ pub struct Missing {
 impl Confinement {
     /// Every layer of the sandbox, each checked here, so that one this
     /// machine lacks stops grading before anything runs.
-    pub fn for_grading(max_tasks: u64) -> Result<Confinement, Missing> {
+    pub fn for_grading(max_tasks: u64, max_memory: Option<u64>) -> Result<Confinement, Missing> {
         if !available() {
             return Err(Missing {
                 layer: "Landlock",
@@ -522,11 +659,21 @@ impl Confinement {
             });
         }
         let root = rustix::process::geteuid().is_root();
+        // Where the kernel allows: the issue of a check's total, not of
+        // any one process, which RLIMIT_AS already bounds.
+        let memory = max_memory.and_then(|bytes| match MemoryCgroup::create() {
+            Ok(cg) => Some((cg, bytes)),
+            Err(e) => {
+                eprintln!("warning: {e:#}; each process's memory is bounded, not a check's");
+                None
+            }
+        });
         Ok(Confinement {
             system: system_paths(),
             pids,
             max_tasks,
             user: root.then_some(UNPRIVILEGED),
+            memory,
         })
     }
 }

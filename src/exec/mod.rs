@@ -248,7 +248,7 @@ impl Engine {
             },
         )?;
         let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
-        let group = Some(c.pids.group(&format!("peer-{n}-{name}"), c.max_tasks)?);
+        let group = Some(c.group(&format!("peer-{n}-{name}"))?);
         Ok((Some(rules), group))
     }
 

@@ -54,7 +54,7 @@ impl Spec {
                 rules: self.workdir.join(format!("ctx-{n}.rules.json")),
                 tmp_root: self.tmp_root.clone(),
                 system: c.system.clone(),
-                group: Some(c.pids.group(&format!("ctx-{n}"), c.max_tasks)?),
+                group: Some(c.group(&format!("ctx-{n}"))?),
                 compiler: super::sandbox::CompilerLimits::for_compile_limit(self.compile_limit),
                 user: c.user.zip(self.std_libs.clone()),
             }),

@@ -128,7 +128,11 @@ pub fn wrap_rustc_from_env() {
             std::process::exit(125);
         }
     }
-    let err = Command::new(rustc).args(args).exec();
+    // `env!` reads the compiler's environment, and a macro can spell it so
+    // that no check of the code sees it: the compiler gets only what
+    // building needs, never the grader's variables (a CI runner's tokens).
+    let kept = std::env::vars_os().filter(|(k, _)| compiler_needs(&k.to_string_lossy()));
+    let err = Command::new(rustc).args(args).env_clear().envs(kept).exec();
     eprintln!("aula: cannot run the compiler: {err}");
     std::process::exit(125);
 }
@@ -141,6 +145,41 @@ pub fn clean_environment(command: &mut Command) {
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("LANG", "C.UTF-8");
+}
+
+/// Whether the compiler of students' code keeps the variable `name`: what
+/// cargo hands rustc for the crate (`CARGO_PKG_*` and the like, never a
+/// registry token), rustc's and rustup's own, evcxr's, and the basics.
+fn compiler_needs(name: &str) -> bool {
+    let exact = [
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "LC_ALL",
+        "LD_LIBRARY_PATH",
+        "CARGO",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_TMPDIR",
+        "RUSTC",
+        "RUSTFLAGS",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        RUSTC_LIMITS_ENV,
+    ];
+    let prefixes = [
+        "CARGO_PKG_",
+        "CARGO_CFG_",
+        "CARGO_BIN_",
+        "EVCXR_",
+        "AULA_BUILD_",
+    ];
+    exact.contains(&name) || prefixes.iter().any(|p| name.starts_with(p))
 }
 
 /// Makes this process the reaper of its orphaned descendants, so a process a

@@ -57,6 +57,37 @@ const DENIED: &[i64] = &[
     libc::SYS_io_uring_setup,
     libc::SYS_io_uring_enter,
     libc::SYS_io_uring_register,
+    // System V IPC and POSIX message queues outlive the processes that made
+    // them, and are not namespaced here: one check could leave a message
+    // (a hidden input) for the next.
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmctl,
+    libc::SYS_msgget,
+    libc::SYS_msgsnd,
+    libc::SYS_msgrcv,
+    libc::SYS_msgctl,
+    libc::SYS_semget,
+    libc::SYS_semop,
+    libc::SYS_semtimedop,
+    libc::SYS_semctl,
+    libc::SYS_mq_open,
+    libc::SYS_mq_unlink,
+    // Another process's priority, not one's own, is the only use here.
+    libc::SYS_setpriority,
+    libc::SYS_ioprio_set,
+];
+
+/// Calls refused when they name another process (their first argument is
+/// a pid, 0 meaning the caller): a check's code may change its own limits,
+/// scheduling and CPUs, not those of another check running as the same
+/// user.
+const ON_OTHERS: &[i64] = &[
+    libc::SYS_prlimit64,
+    libc::SYS_sched_setaffinity,
+    libc::SYS_sched_setscheduler,
+    libc::SYS_sched_setparam,
+    libc::SYS_sched_setattr,
 ];
 
 /// Namespace flags that `clone` may not be given.
@@ -81,6 +112,10 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
         libc::AF_UNIX as u64,
     )?;
     rules.insert(libc::SYS_socket, vec![SeccompRule::new(vec![unix])?]);
+    for &call in ON_OTHERS {
+        let other = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, 0)?;
+        rules.insert(call, vec![SeccompRule::new(vec![other])?]);
+    }
     // clone with any namespace flag: one rule a flag, as a rule's
     // conditions must all hold.
     let clone = NEW_NAMESPACES

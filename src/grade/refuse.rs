@@ -39,11 +39,18 @@ const ANYWHERE: &[&str] = &[
 /// Attributes that make the compiler read a file.
 const ATTRIBUTES: &[&str] = &["path", "debugger_visualizer", "link"];
 
+/// What is named for a cell that does not tokenize on its own.
+pub const UNBALANCED: &str = "unbalanced brackets or quotes";
+
 /// The first refused construct in `code`, as the message names it
-/// (`include_str!`, `#[path]`), or `None`. Code that does not tokenize is
-/// left to the compiler, which will reject it.
+/// (`include_str!`, `#[path]`), or `None`. Code that does not tokenize on
+/// its own is refused too: with one brace too many it would close the
+/// block aula wraps it in and put items of its own beside it, past this
+/// check (an `extern crate` that evcxr would fetch and build in the host).
 pub fn refused(code: &str) -> Option<String> {
-    let tokens = TokenStream::from_str(code).ok()?;
+    let Ok(tokens) = TokenStream::from_str(code) else {
+        return Some(UNBALANCED.to_owned());
+    };
     scan(tokens, false)
 }
 
@@ -132,6 +139,9 @@ mod tests {
                 r#"macro_rules! m { () => { include_str!("/x") } }"#,
                 "include_str!",
             ),
+            // Closes the wrapper and declares what it likes after it.
+            (r#"Ok(()) })(); fn x() { let s = "}"; "#, super::UNBALANCED),
+            ("let s = \"never closed;", super::UNBALANCED),
             ("let r#include_str = 1;", "include_str!"),
         ];
         for (code, construct) in cases {
