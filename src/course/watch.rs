@@ -83,7 +83,7 @@ fn runner(
         let plan = Plan::new(&req.lessons, &selected, &keys);
         let untyped = crate::exec::analysis::untyped_variables(&req.lessons);
         if let Some(u) = untyped.first()
-            && !crate::exec::analysis::std_source_found()
+            && !engine.std_source_found()
         {
             // The course goes on: the cell crashes with evcxr's words, and
             // this says what to install.

@@ -117,7 +117,11 @@ fn pattern_text(pat: &syn::Pat) -> String {
 /// empty library (what aula points it at when no types are needed) is not
 /// one.
 pub fn std_source_found() -> bool {
-    std::fs::metadata(real_std_source().join("std/src/lib.rs")).is_ok_and(|m| m.len() > 0)
+    holds_std_source(&real_std_source())
+}
+
+fn holds_std_source(library: &Path) -> bool {
+    std::fs::metadata(library.join("std/src/lib.rs")).is_ok_and(|m| m.len() > 0)
 }
 
 /// An empty standard library in `dir`, in the layout rust-analyzer looks
@@ -164,6 +168,12 @@ impl StdLink {
     /// What `RUST_SRC_PATH` is set to.
     pub fn path(&self) -> &Path {
         &self.link
+    }
+
+    /// Whether the real library the link can move to holds the source
+    /// (`RUST_SRC_PATH` names the link meanwhile, not the library).
+    pub fn real_found(&self) -> bool {
+        holds_std_source(&self.real)
     }
 
     /// Points the link at the real library, once; whether it moved now.

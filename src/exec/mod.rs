@@ -171,6 +171,16 @@ impl Engine {
     /// loaded the empty standard library are dropped, and those started
     /// from now on load the real one. Call it between runs, when no context
     /// is taken.
+    /// Whether rust-analyzer can be given the standard library's source
+    /// (see `analysis::std_source_found`), wherever `RUST_SRC_PATH` points
+    /// now.
+    pub fn std_source_found(&self) -> bool {
+        match &self.std_link {
+            Some(link) => link.real_found(),
+            None => analysis::std_source_found(),
+        }
+    }
+
     pub fn need_std_types(&self) -> Result<()> {
         let Some(link) = &self.std_link else {
             return Ok(());
