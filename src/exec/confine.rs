@@ -435,15 +435,21 @@ impl MemoryCgroup {
 
 impl Drop for MemoryCgroup {
     fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(&self.root) {
-            for e in entries.flatten() {
-                if e.path().is_dir() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
+        remove_run_groups(&self.root);
+    }
+}
+
+/// Removes a run's cgroup and its groups. The engine has killed every
+/// process by now; a group still busy stays, and the next run removes it.
+fn remove_run_groups(root: &Path) {
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                let _ = std::fs::remove_dir(e.path());
             }
         }
-        let _ = std::fs::remove_dir(&self.root);
     }
+    let _ = std::fs::remove_dir(root);
 }
 
 /// One context's pids group. A process cannot leave it (that takes writing
@@ -558,16 +564,7 @@ pub fn join_in_child(group: &Group) -> std::io::Result<()> {
 
 impl Drop for PidsCgroup {
     fn drop(&mut self) {
-        // The engine has killed every process by now; a group still busy
-        // stays, and the next run removes it.
-        if let Ok(entries) = std::fs::read_dir(&self.root) {
-            for e in entries.flatten() {
-                if e.path().is_dir() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&self.root);
+        remove_run_groups(&self.root);
     }
 }
 
