@@ -38,6 +38,22 @@ fn line_of(path: &Path, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).unwrap() + 1
 }
 
+/// `grades.json` of the batch written to `out`.
+fn grades_json(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap()
+}
+
+/// One student's entry of `grades.json`.
+fn student_in(json: &serde_json::Value, name: &str) -> serde_json::Value {
+    json["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["student"] == name)
+        .unwrap()
+        .clone()
+}
+
 /// A submission whose server looks for the reference's marker wherever the
 /// grader's processes point (their command lines, relative to their working
 /// folders, and the reference's own path) and answers with what it finds.
@@ -151,17 +167,8 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
          paulo,graded,0,3,0,0\n\
          quinn,graded,0,3,0,0\n"
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap();
-    let student = |name: &str| {
-        json["students"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["student"] == name)
-            .unwrap()
-            .clone()
-    };
+    let json = grades_json(&out);
+    let student = |name: &str| student_in(&json, name);
     let check = |name: &str, ex: &str, check: &str| {
         let s = student(name);
         let e = s["exercises"]
@@ -385,17 +392,8 @@ fn hostile_inputs_are_invalid_or_harmless_and_hidden_input_never_gets_out() {
          rita,graded,1,3,1,0\n\
          tiago,graded,0,3,0,0\n"
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("grades.json")).unwrap()).unwrap();
-    let student = |name: &str| {
-        json["students"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["student"] == name)
-            .unwrap()
-            .clone()
-    };
+    let json = grades_json(&out);
+    let student = |name: &str| student_in(&json, name);
     let errors = |name: &str| -> Vec<String> {
         let s = student(name);
         s["errors"]
