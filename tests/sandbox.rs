@@ -289,7 +289,7 @@ fn rustc_pids_below(pid: u32) -> Vec<u32> {
 }
 
 #[test]
-fn students_code_runs_as_nobody_and_reaches_neither_root_files_nor_unix_sockets() {
+fn students_code_runs_as_a_sandbox_user_and_reaches_neither_root_files_nor_unix_sockets() {
     let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     // A socket anyone may connect to, as a container engine's socket is to
@@ -305,10 +305,18 @@ fn students_code_runs_as_nobody_and_reaches_neither_root_files_nor_unix_sockets(
     let _ = std::fs::remove_file(path);
     let (verdict, _, diff) = check(&graded.report, "peek", "client");
     assert_eq!(verdict, "mismatch", "{diff}");
-    assert!(
-        diff.contains("\n+Uid:\t65534\t65534\t65534\t65534\n"),
-        "{diff}"
-    );
+    // A uid of the sandbox's own (docs/sandbox.md): not root, not `nobody`
+    // (which daemons share), real, effective, saved and file uid alike.
+    let uids: Vec<u64> = diff
+        .lines()
+        .find_map(|l| l.strip_prefix("+Uid:"))
+        .unwrap_or_else(|| panic!("no Uid in {diff}"))
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(uids.len(), 4, "{diff}");
+    assert!(uids.iter().all(|&u| u == uids[0]), "{diff}");
+    assert!((1_000_000_000..1 << 31).contains(&uids[0]), "{diff}");
     assert!(diff.contains("\n+CapEff:\t0000000000000000\n"), "{diff}");
     assert!(
         diff.contains("\n+shadow: Err(PermissionDenied)\n"),
@@ -428,4 +436,34 @@ fn the_processes_of_a_check_together_stay_within_its_memory() {
     assert!(diff.contains("signal: 9 (SIGKILL)"), "{diff}");
     assert!(diff.contains("exit status: 0"), "{diff}");
     assert_eq!(score(&graded.report, "ana"), 1.0);
+}
+
+#[test]
+// The grader is waited for with wait4, which also gives its peak memory.
+#[allow(clippy::zombie_processes)]
+fn an_endless_line_on_evcxrs_pipes_does_not_grow_the_grader() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    // Flood writes up to 512 MiB with no line break to every pipe it holds.
+    let mut child = grade_command(&["flood", "ana"], &[], tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    // wait4 gives the peak memory of the largest process of the grader's
+    // tree (itself, rustc, the contexts).
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(score(&report, "ana"), 1.0);
+    assert_eq!(score(&report, "flood"), 0.0);
+    // ru_maxrss is in KiB. About 140 MiB here with the guard; without it the
+    // grader kept the whole line (1,047 MiB, tried once).
+    let peak_mib = usage.ru_maxrss / 1024;
+    assert!(peak_mib < 400, "the grader grew to {peak_mib} MiB");
 }

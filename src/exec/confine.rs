@@ -46,8 +46,45 @@ pub struct Rules {
     pub user: Option<(u32, u32)>,
 }
 
-/// Whom students' code runs as when the grader is root: `nobody`.
-pub const UNPRIVILEGED: (u32, u32) = (65534, 65534);
+/// Whom students' code runs as when the grader is root: a uid and gid of
+/// its own for every context and peer, no user's and not `nobody` (which
+/// system daemons share). Two contexts never share a uid, so one student's
+/// code cannot signal, `prlimit` or `/proc`-read another's where Landlock's
+/// signal scope is missing (Linux before 6.12), and RLIMIT_NPROC counts
+/// one context's processes alone. Numbers are drawn from this run's pid,
+/// so two runs on one machine do not meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxUsers {
+    base: u32,
+}
+
+/// Where the sandbox's uids start: above the ranges distributions give
+/// services (below 1000), people (1000 to 60000), systemd's dynamic users
+/// (61184 to 65519) and the subordinate ranges of rootless containers
+/// (from 100000, 65536 a user), so no file or process of the machine's
+/// belongs to one of them.
+const SANDBOX_UID_BASE: u32 = 1_000_000_000;
+
+/// Uids per run: the numbered contexts and peers wrap after this many,
+/// long after the first ones are gone.
+const SANDBOX_UIDS_PER_RUN: u32 = 256;
+
+impl SandboxUsers {
+    /// This run's range: `pid` is at most 2^22 on Linux, so the range stays
+    /// under 2^31 (no sign trouble in tools that print uids).
+    pub fn for_run(pid: u32) -> SandboxUsers {
+        let pid = pid % (1 << 22);
+        SandboxUsers {
+            base: SANDBOX_UID_BASE + pid * SANDBOX_UIDS_PER_RUN,
+        }
+    }
+
+    /// The uid and gid of the `n`th context or peer.
+    pub fn nth(self, n: usize) -> (u32, u32) {
+        let id = self.base + (n as u32 % SANDBOX_UIDS_PER_RUN);
+        (id, id)
+    }
+}
 
 /// Whether this kernel enforces Landlock: grading refuses to run without it
 /// unless told `--unsandboxed`.
@@ -55,6 +92,16 @@ pub fn available() -> bool {
     let probe = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(ABI::V1));
+    probe.and_then(|r| r.create()).is_ok()
+}
+
+/// Whether this kernel scopes signals to a Landlock domain (ABI 6, Linux
+/// 6.12): under a non-root grader, students' code runs as the grader's own
+/// uid, and only this scope keeps it from signalling the grader.
+pub fn signals_scoped() -> bool {
+    let probe = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .scope(Scope::Signal);
     probe.and_then(|r| r.create()).is_ok()
 }
 
@@ -474,18 +521,25 @@ impl Group {
     /// finds it, and the group's `pids.max` bounds how many there can be.
     pub fn kill_all(&self, waited: i32) {
         let me = std::process::id() as i32;
+        // Every process met, until it is reaped: a zombie is no longer
+        // listed in `cgroup.procs` but keeps its place in `pids.current`
+        // until its parent (aula, once it is an orphan) waits for it.
+        // Relays a quick kill left behind hold places in the budget too.
+        super::pipe_guard::reap_orphaned_relays();
+        let mut met: Vec<i32> = Vec::new();
         for _ in 0..200 {
             let pids = self.members();
-            if pids.is_empty() {
-                return;
-            }
             for &pid in &pids {
                 if let Some(p) = rustix::process::Pid::from_raw(pid) {
                     let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
                 }
+                if pid != waited && !met.contains(&pid) {
+                    met.push(pid);
+                }
             }
-            for &pid in pids.iter().filter(|&&p| p != waited) {
-                reap_if_orphan(pid, me);
+            met.retain(|&pid| !reaped(pid, me));
+            if pids.is_empty() && met.is_empty() {
+                return;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
@@ -506,26 +560,24 @@ impl Group {
     }
 }
 
-/// Waits for `pid` if it was reparented to aula (`me`), as what a dead
-/// context's child started is.
-fn reap_if_orphan(pid: i32, me: i32) {
+/// Whether `pid` is gone: reaped here if it was reparented to aula (`me`),
+/// as what a dead context's child started is, and has ended.
+fn reaped(pid: i32, me: i32) -> bool {
     let Some(p) = rustix::process::Pid::from_raw(pid) else {
-        return;
+        return true;
     };
     let stat = procfs::process::Process::new(pid).and_then(|p| p.stat());
     let Ok(stat) = stat else {
-        return;
+        return true;
     };
     if stat.ppid != me {
-        return;
+        // Still its dying parent's: reparented to aula soon.
+        return false;
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
-    while std::time::Instant::now() < deadline {
-        match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG) {
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
-            _ => return,
-        }
-    }
+    !matches!(
+        rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG),
+        Ok(None)
+    )
 }
 
 /// The processes in the cgroup at `dir`.
@@ -606,8 +658,8 @@ pub struct Confinement {
     /// Tasks (processes and threads) of one context's child and everything
     /// it starts.
     pub max_tasks: u64,
-    /// Whom children become ([`UNPRIVILEGED`] when aula is root).
-    pub user: Option<(u32, u32)>,
+    /// Whom children become (a uid each when aula is root).
+    pub users: Option<SandboxUsers>,
     /// The memory all processes of one context may take together, and the
     /// cgroup that holds them to it (where the kernel allows one).
     pub memory: Option<(MemoryCgroup, u64)>,
@@ -656,6 +708,17 @@ impl Confinement {
             });
         }
         let root = rustix::process::geteuid().is_root();
+        if !root && !signals_scoped() {
+            // As root, each context has a uid of its own and signals
+            // nothing of the grader's; otherwise the scope must do it.
+            return Err(Missing {
+                layer: "Landlock's signal scope",
+                why: "this kernel (older than Linux 6.12) would let students' code, \
+                      running as the grader's own user, signal the grader; \
+                      grade as root, where it runs as a user of its own"
+                    .to_owned(),
+            });
+        }
         // Where the kernel allows: the issue of a check's total, not of
         // any one process, which RLIMIT_AS already bounds.
         let memory = max_memory.and_then(|bytes| match MemoryCgroup::create() {
@@ -669,7 +732,7 @@ impl Confinement {
             system: system_paths(),
             pids,
             max_tasks,
-            user: root.then_some(UNPRIVILEGED),
+            users: root.then(|| SandboxUsers::for_run(std::process::id())),
             memory,
         })
     }
@@ -711,6 +774,19 @@ pub fn seccomp_probe_from_env() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_context_of_a_run_has_a_uid_of_its_own_and_runs_do_not_meet() {
+        let run = SandboxUsers::for_run(4_194_303);
+        let ids: std::collections::HashSet<_> = (1..=255).map(|n| run.nth(n)).collect();
+        assert_eq!(ids.len(), 255);
+        for (uid, gid) in &ids {
+            assert_eq!(uid, gid);
+            assert!((SANDBOX_UID_BASE..1 << 31).contains(uid));
+        }
+        let other = SandboxUsers::for_run(4_194_302);
+        assert!((1..=255).all(|n| !ids.contains(&other.nth(n))));
+    }
 
     #[test]
     fn the_build_folder_is_the_first_component_under_the_root() {

@@ -394,7 +394,7 @@ fn attempt(
     };
     let start_cell = |kernel, index: usize, gate, panic| -> Result<Running> {
         let port = port_of(index);
-        let capture = engine.new_capture(engine.capture_dir(&kernel, &name(index)))?;
+        let capture = engine.new_capture(&kernel, &name(index))?;
         let map = cell_code(lesson, replayable, index, &capture, gate, &host, port);
         Ok(Running::start(kernel, index, capture, map, panic))
     };
@@ -404,8 +404,7 @@ fn attempt(
         |index: usize, gate: bool, panic: bool, spare: &mut Option<Kernel>| -> Result<Running> {
             let netns = lane.netns.as_deref();
             if lesson.cell(index).lang == Lang::Python {
-                let capture = engine.new_capture(engine.native_capture_dir(&name(index)))?;
-                let (confine, procs) = engine.confine_process(capture.dir(), &name(index))?;
+                let (capture, confine, procs) = engine.confined_capture(&name(index))?;
                 let command = peer::python_command(
                     &lesson.cell(index).code,
                     capture.dir(),

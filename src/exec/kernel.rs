@@ -205,6 +205,9 @@ pub struct Kernel {
     /// at each reset, so nothing one student's code leaves there reaches
     /// the next.
     confined: bool,
+    /// The sandbox user the child became (grading as root): its captures
+    /// are handed to it.
+    user: Option<(u32, u32)>,
     /// evcxr's build folder, once known (confined contexts): scrubbed at
     /// each reset.
     build: Option<std::path::PathBuf>,
@@ -242,6 +245,7 @@ impl Kernel {
                 command.env("LD_LIBRARY_PATH", libs);
             }
             command
+                .env(super::pipe_guard::LINE_CAP_ENV, channel_cap.to_string())
                 .env(confine::RULES_ENV, &c.rules)
                 .env(confine::BOOT_ENV, confine::boot(&c.system, &c.tmp_root))
                 .env("TMPDIR", workdir)
@@ -310,6 +314,9 @@ impl Kernel {
             runtime_items,
             used: false,
             confined: confinement.is_some(),
+            user: confinement
+                .as_ref()
+                .and_then(|c| c.user.as_ref().map(|(u, _)| *u)),
             build: None,
         };
         if let Some(c) = confinement {
@@ -344,6 +351,11 @@ impl Kernel {
     /// The child's working folder.
     pub fn workdir(&self) -> &Path {
         &self.workdir
+    }
+
+    /// The sandbox user (uid, gid) the child runs as, when it dropped root.
+    pub fn user(&self) -> Option<(u32, u32)> {
+        self.user
     }
 
     /// Whether anything ran since the last reset.

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod native;
 pub mod netns;
 pub mod peer;
+pub mod pipe_guard;
 mod plain;
 mod pool;
 pub mod ports;
@@ -82,11 +83,20 @@ pub struct Engine {
     // Its folder lives as long as the engine.
     scratch: Scratch,
     next_capture: AtomicUsize,
+    /// Contexts and peers numbered so far: each confined one's sandbox uid.
+    numbered: Arc<AtomicUsize>,
     /// How students' code is confined (grading); Python peers get it too.
     confinement: Option<Arc<confine::Confinement>>,
     /// The standard library rust-analyzer loads, when it can still change.
     std_link: Option<analysis::StdLink>,
 }
+
+/// A peer's capture folder, rules file and pids group.
+type ConfinedCapture = (
+    capture::Capture,
+    Option<PathBuf>,
+    Option<Arc<confine::Group>>,
+);
 
 /// Contexts that share one network namespace. Grading gives each worker a
 /// lane of its own, so code of submissions graded at the same time never
@@ -119,7 +129,7 @@ impl Engine {
         let numbered = Arc::new(AtomicUsize::new(0));
         let runtime_lib =
             runtime_lib::pending(runtime_cache.unwrap_or_else(|| tmp_root.join("aula-runtime")));
-        let std_libs = match confinement.as_ref().and_then(|c| c.user) {
+        let std_libs = match confinement.as_ref().and_then(|c| c.users) {
             Some(_) => Some(open_scratch_to_user(&scratch)?),
             None => None,
         };
@@ -156,6 +166,7 @@ impl Engine {
             options,
             scratch,
             next_capture: AtomicUsize::new(0),
+            numbered,
             confinement,
             std_link: None,
         })
@@ -237,35 +248,39 @@ impl Engine {
     }
 
     /// For a process that runs students' code outside a context (a Python
-    /// peer): the rules file it confines itself with, which lets it write
-    /// its capture folder only, and the pids group it joins. Nothing when
-    /// the engine does not confine.
-    fn confine_process(
-        &self,
-        capture: &std::path::Path,
-        name: &str,
-    ) -> Result<(Option<PathBuf>, Option<Arc<confine::Group>>)> {
+    /// peer): its capture folder, given to a sandbox user of its own; the
+    /// rules file it confines itself with, which lets it write that folder
+    /// only; and the pids group it joins. Only the capture when the engine
+    /// does not confine.
+    fn confined_capture(&self, name: &str) -> Result<ConfinedCapture> {
+        let dir = self.native_capture_dir(name);
         let Some(c) = &self.confinement else {
-            return Ok((None, None));
+            return Ok((capture::Capture::create(dir)?, None, None));
         };
-        let rules = capture.with_extension("rules");
+        // Numbered with the contexts, so no context shares its uid.
+        let n = self.numbered.fetch_add(1, Ordering::SeqCst) + 1;
+        let user = c.users.map(|u| u.nth(n));
+        let capture = capture::Capture::create_for(dir, user)?;
+        let rules = capture.dir().with_extension("rules");
         confine::write_rules(
             &rules,
             &confine::Rules {
                 read: c.system.clone(),
-                write: vec![capture.to_path_buf()],
-                user: c.user,
+                write: vec![capture.dir().to_path_buf()],
+                user,
             },
         )?;
-        let n = self.next_capture.fetch_add(1, Ordering::SeqCst) + 1;
-        let group = Some(c.group(&format!("peer-{n}-{name}"))?);
-        Ok((Some(rules), group))
+        let group = c.group(&format!("peer-{n}-{name}"))?;
+        Ok((capture, Some(rules), Some(group)))
     }
 
-    /// A capture folder at `dir`, given to the user students' code runs as.
-    fn new_capture(&self, dir: PathBuf) -> std::io::Result<capture::Capture> {
-        let owner = self.confinement.as_ref().and_then(|c| c.user);
-        capture::Capture::create_for(dir, owner)
+    /// A capture folder at `dir`, given to the user `kernel`'s child runs as.
+    fn new_capture(
+        &self,
+        kernel: &kernel::Kernel,
+        name: &str,
+    ) -> std::io::Result<capture::Capture> {
+        capture::Capture::create_for(self.capture_dir(kernel, name), kernel.user())
     }
 
     /// A new capture folder in `kernel`'s working folder, the one place a

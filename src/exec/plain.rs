@@ -202,11 +202,10 @@ fn run_cell(
 ) -> Result<PlainObservation, EvalError> {
     let cell = lesson.cell(index);
     let opts = &engine.options;
-    let capture =
-        match engine.new_capture(engine.capture_dir(kernel, &format!("cell-{}", cell.line()))) {
-            Ok(c) => c,
-            Err(e) => return Err(EvalError::Other(format!("creating a capture folder: {e}"))),
-        };
+    let capture = match engine.new_capture(kernel, &format!("cell-{}", cell.line())) {
+        Ok(c) => c,
+        Err(e) => return Err(EvalError::Other(format!("creating a capture folder: {e}"))),
+    };
     // Output goes to the capture files, out of evcxr's way, unless the
     // cell's own `?` could return early past the statement that restores it.
     let piped = shape::uses_question_mark(&cell.code);

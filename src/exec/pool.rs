@@ -56,7 +56,7 @@ impl Spec {
                 system: c.system.clone(),
                 group: Some(c.group(&format!("ctx-{n}"))?),
                 compiler: super::sandbox::CompilerLimits::for_compile_limit(self.compile_limit),
-                user: c.user.zip(self.std_libs.clone()),
+                user: c.users.map(|u| u.nth(n)).zip(self.std_libs.clone()),
             }),
             None => None,
         };
