@@ -470,7 +470,7 @@ fn convert(args: ConvertArgs) -> ExitCode {
     };
     match &args.out {
         Some(path) => {
-            if let Err(e) = lesson::write_atomically(path, &out) {
+            if let Err(e) = crate::fs::write_atomically(path, &out) {
                 return usage_error(format!("{}: {e}", path.display()));
             }
         }
@@ -643,7 +643,7 @@ fn run(args: RunArgs) -> ExitCode {
             Some("md") => report::render::markdown(lesson, result, lang),
             _ => report::render::html(lesson, result, lang),
         };
-        if let Err(e) = lesson::write_atomically(out, &page) {
+        if let Err(e) = crate::fs::write_atomically(out, &page) {
             return usage_error(format!("{}: {e}", out.display()));
         }
         eprintln!("{}", out.display());

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compare;
 pub mod course;
 pub mod exec;
+pub mod fs;
 pub mod grade;
 pub mod i18n;
 pub mod judge;
