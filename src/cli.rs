@@ -687,7 +687,7 @@ fn finish_report(value: &serde_json::Value, print_json: bool, junit: Option<&std
 }
 
 /// Writes blessed lessons back, saying which cells changed.
-fn bless(lessons: &[Lesson], finished: &crate::run::Finished, host: &str, add_missing: bool) {
+fn bless(lessons: &[Lesson], finished: &crate::outcome::Finished, host: &str, add_missing: bool) {
     for result in &finished.results {
         let Some(lesson) = lessons.iter().find(|l| l.path == result.path) else {
             continue;

@@ -20,10 +20,10 @@ use super::{Course, Status};
 use crate::cache::Cache;
 use crate::exec::{Cancel, Engine};
 use crate::lesson::{Lesson, LessonError};
+use crate::outcome::Finished;
 use crate::outcome::{ExerciseResult, PlainResult};
 use crate::plan::{self, Keys, Plan};
 use crate::report::{Event, Reporter, human};
-use crate::run::Finished;
 
 /// How a session gets going: what `aula watch` was given.
 pub struct Setup {
