@@ -163,8 +163,16 @@ pub struct Connection {
     /// Bytes the client sent, and the server, in all.
     pub sent: u64,
     pub received: u64,
-    /// Bytes beyond what is kept of a direction were left out.
+    /// Bytes beyond the first [`Connection::KEEP`] of a direction were
+    /// left out.
     pub cut: bool,
+}
+
+impl Connection {
+    /// Bytes the relay keeps of each direction of a connection; the rest
+    /// is counted. Here, not in the relay, so that a report saying where a
+    /// connection was cut reads it from what was observed.
+    pub const KEEP: usize = 4096;
 }
 
 /// One plain cell.
