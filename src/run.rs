@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::exec::{Cancel, Engine, Replay};
+use crate::exec::{Cancel, Engine};
 use crate::judge;
 use crate::lesson::{Exercise, Lesson};
 use crate::observation::Ending;
 use crate::outcome::{
     Cause, CellResult, ExerciseResult, Finished, LessonResult, PlainResult, Role, Verdict,
 };
-use crate::plan::{Keys, Plan, replay_of};
+use crate::plan::{Keys, Plan, Replay, replay_of};
 use crate::report::{Event, Reporter};
 
 enum Message {
