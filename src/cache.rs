@@ -2,12 +2,11 @@
 //!
 //! Keys hash everything that decides a verdict (code, expected output, the
 //! plain cells an exercise sees, limits, the toolchain and aula's version).
-//! Entries are JSON files written to a temporary file and renamed into place,
+//! Entries are JSON files written whole or not at all ([`crate::fs`]),
 //! so two `aula` processes at once, or a crash mid-write, never leave a torn
 //! entry; an unreadable entry is a miss. The cache is best-effort: any I/O
 //! failure is a miss, never an error.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -95,12 +94,7 @@ impl Cache {
         let path = self.path(key);
         let dir = path.parent().expect("entries live in a folder");
         std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut tmp, value)?;
-        tmp.flush()?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        crate::fs::write_atomically(&path, serde_json::to_vec(value)?)
     }
 }
 

@@ -470,7 +470,7 @@ fn convert(args: ConvertArgs) -> ExitCode {
     };
     match &args.out {
         Some(path) => {
-            if let Err(e) = lesson::write_atomically(path, &out) {
+            if let Err(e) = crate::fs::write_atomically(path, &out) {
                 return usage_error(format!("{}: {e}", path.display()));
             }
         }
@@ -595,7 +595,7 @@ fn run(args: RunArgs) -> ExitCode {
     let cache = cache.filter(|_| !args.bless && args.render.is_none());
     let cancel = Cancel::new();
     let _signals = Signals::watch(&cancel);
-    let environment = crate::plan::environment(engine.options(), engine.isolated());
+    let environment = crate::exec::toolchain::environment(engine.options(), engine.isolated());
     let run_info = report::json::RunInfo {
         aula: env!("CARGO_PKG_VERSION").to_owned(),
         inputs,
@@ -607,7 +607,7 @@ fn run(args: RunArgs) -> ExitCode {
         all_units: all_units.clone(),
         units: units.clone(),
     };
-    let keys = Keys::new(environment, cache.as_ref());
+    let keys = Keys::new(&environment, cache.as_ref());
     let mut plan = Plan::new(&lessons, &selected, &keys);
     for lp in &mut plan.lessons {
         lp.report_plain =
@@ -643,7 +643,7 @@ fn run(args: RunArgs) -> ExitCode {
             Some("md") => report::render::markdown(lesson, result, lang),
             _ => report::render::html(lesson, result, lang),
         };
-        if let Err(e) = lesson::write_atomically(out, &page) {
+        if let Err(e) = crate::fs::write_atomically(out, &page) {
             return usage_error(format!("{}: {e}", out.display()));
         }
         eprintln!("{}", out.display());
@@ -687,7 +687,7 @@ fn finish_report(value: &serde_json::Value, print_json: bool, junit: Option<&std
 }
 
 /// Writes blessed lessons back, saying which cells changed.
-fn bless(lessons: &[Lesson], finished: &crate::run::Finished, host: &str, add_missing: bool) {
+fn bless(lessons: &[Lesson], finished: &crate::outcome::Finished, host: &str, add_missing: bool) {
     for result in &finished.results {
         let Some(lesson) = lessons.iter().find(|l| l.path == result.path) else {
             continue;
@@ -884,8 +884,8 @@ fn list(args: ListArgs) -> ExitCode {
     // progress file does not say.
     if let Some(cache) = Cache::default_dir().map(Cache::at) {
         let options = ExecArgs::try_parse_defaults().options();
-        let environment = crate::plan::environment(&options, false);
-        course.fill_from_cache(&Keys::new(environment, Some(&cache)));
+        let environment = crate::exec::toolchain::environment(&options, false);
+        course.fill_from_cache(&Keys::new(&environment, Some(&cache)));
     }
     let lang = crate::i18n::from_env();
     match args.format {
@@ -1113,7 +1113,7 @@ fn grade(mut args: GradeArgs) -> ExitCode {
         for lane in 0..jobs.min(rest.len()) {
             engine.warm_lane(lane, if lane == 0 { 3 } else { 2 });
         }
-        let keys = Keys::new(String::new(), None);
+        let keys = Keys::new(&crate::plan::Environment::default(), None);
         let plain = crate::run::plain(&engine, &reference, &keys, &cancel);
         let replay = crate::plan::replay_of(&plain);
         // Every cell of a graded exercise that is the reference's in some

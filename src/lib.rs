@@ -5,7 +5,9 @@
 //! exercises) → [`plan`] (units, cache keys) → [`exec`] (contexts, ports,
 //! watchdogs, sandbox) → [`observation`] → [`judge`] (verdicts, as
 //! [`outcome`]s) → [`report`]. [`run`] carries a plan out; [`cache`] keeps
-//! the verdicts of unchanged code.
+//! the verdicts of unchanged code; [`fs`] writes files whole. The modules
+//! are layers, drawn in README.md ("How it works") and checked by
+//! `tests/layering.rs`: each imports only from the layers below its own.
 
 pub mod bless;
 pub mod cache;
@@ -13,6 +15,7 @@ pub mod cli;
 pub mod compare;
 pub mod course;
 pub mod exec;
+pub mod fs;
 pub mod grade;
 pub mod i18n;
 pub mod judge;

@@ -1,12 +1,34 @@
 //! What execution saw, before any judging: how each cell ended, why the
-//! runner stopped it, what it wrote. `exec` produces these; `judge` turns
-//! them into verdicts.
+//! runner stopped it, what it wrote, what the compiler said of it ([`At`] a
+//! cell and a line of its code). `exec` produces these; `judge` turns them
+//! into verdicts, which keep the compiler's messages as they are.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::Diagnostic;
+/// A place in a cell's code: the cell's index in the lesson, a 1-based line
+/// within its code, and a 1-based column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct At {
+    pub cell: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One compiler message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub level: String,
+    pub code: Option<String>,
+    pub message: String,
+    /// The primary span; `None` when it points at code the student did not write.
+    pub at: Option<At>,
+    /// Width of the primary span on its first line, at least 1.
+    pub width: usize,
+    pub label: String,
+    pub help: Vec<String>,
+}
 
 /// Why the runner killed a cell's process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +163,16 @@ pub struct Connection {
     /// Bytes the client sent, and the server, in all.
     pub sent: u64,
     pub received: u64,
-    /// Bytes beyond what is kept of a direction were left out.
+    /// Bytes beyond the first [`Connection::KEEP`] of a direction were
+    /// left out.
     pub cut: bool,
+}
+
+impl Connection {
+    /// Bytes the relay keeps of each direction of a connection; the rest
+    /// is counted. Here, not in the relay, so that a report saying where a
+    /// connection was cut reads it from what was observed.
+    pub const KEEP: usize = 4096;
 }
 
 /// One plain cell.

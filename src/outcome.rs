@@ -3,13 +3,15 @@
 //! reporters turn causes into words.
 //!
 //! Cells are named by their index in the lesson (`cell`), and compiler
-//! messages by a cell and a line within its code ([`At`]), never by a line of
+//! messages by a cell and a line within its code ([`At`](crate::observation::At)), never by a line of
 //! the file: a result from the cache stays true when prose above it moves.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::observation::{Connection, Diagnostic};
 
 /// The verdicts of LESSON-FORMAT.md, spelled as REPORT-FORMAT.md writes them,
 /// and `skipped` for a cell of an exercise that never ran.
@@ -55,29 +57,6 @@ impl Verdict {
             Verdict::Timeout | Verdict::Crashed | Verdict::NotListening
         )
     }
-}
-
-/// A place in a cell's code: the cell's index in the lesson, a 1-based line
-/// within its code, and a 1-based column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct At {
-    pub cell: usize,
-    pub line: usize,
-    pub column: usize,
-}
-
-/// One compiler message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Diagnostic {
-    pub level: String,
-    pub code: Option<String>,
-    pub message: String,
-    /// The primary span; `None` when it points at code the student did not write.
-    pub at: Option<At>,
-    /// Width of the primary span on its first line, at least 1.
-    pub width: usize,
-    pub label: String,
-    pub help: Vec<String>,
 }
 
 /// A cell of an exercise, as reports name it.
@@ -231,7 +210,7 @@ pub struct ExerciseResult {
     pub cached: bool,
     /// With `--trace`, under a failure: what went over each connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wire: Option<Vec<crate::observation::Connection>>,
+    pub wire: Option<Vec<Connection>>,
 }
 
 impl ExerciseResult {
@@ -328,4 +307,19 @@ pub fn all_passed(lessons: &[LessonResult]) -> bool {
         l.cells.iter().all(|c| c.result.verdict.passed())
             && l.exercises.iter().all(|e| e.verdict.passed())
     })
+}
+
+/// What a run produced.
+pub struct Finished {
+    pub results: Vec<LessonResult>,
+    pub elapsed: Duration,
+    pub contexts_started: usize,
+    /// The signal that stopped the run early, if one did.
+    pub signal: Option<i32>,
+}
+
+impl Finished {
+    pub fn all_passed(&self) -> bool {
+        all_passed(&self.results)
+    }
 }

@@ -8,8 +8,9 @@
 //! among the cells the unit sees, and numbered back by the lesson as it is
 //! now when they are read.
 
+use std::fmt;
+
 use crate::cache::{Cache, Key, KeyBuilder};
-use crate::exec::Replay;
 use crate::lesson::{CellKind, Exercise, Lesson};
 use crate::outcome::{ExerciseResult, PlainResult};
 
@@ -53,15 +54,27 @@ pub fn inputs(lessons: &[Lesson], environment: &str) -> String {
     key.finish().as_str().to_owned()
 }
 
-/// What else decides a verdict besides the lesson: the options, isolation,
-/// the toolchain.
-pub fn environment(options: &crate::exec::Options, isolated: bool) -> String {
-    let toolchain = std::process::Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    format!("{options:?}\nisolated: {isolated}\n{toolchain}")
+/// What else decides a verdict besides the lesson, as `exec` describes
+/// it (`exec::toolchain::environment`): the engine's options, whether its
+/// code runs isolated, and the toolchain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// The engine's options, as they print.
+    pub options: String,
+    pub isolated: bool,
+    /// What `rustc -vV` says; empty where it could not run.
+    pub toolchain: String,
+}
+
+impl fmt::Display for Environment {
+    /// As cache keys hash it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\nisolated: {}\n{}",
+            self.options, self.isolated, self.toolchain
+        )
+    }
 }
 
 /// What an exercise runs and sees, as a hash: it changes when the
@@ -116,6 +129,16 @@ fn seen_by(lesson: &Lesson, ex: &Exercise) -> Seen {
     )
 }
 
+/// A plain cell as exercise cells replay it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Replay {
+    /// Index of the cell in its lesson.
+    pub index: usize,
+    /// Run inside `{ }`: evcxr cannot keep a variable that borrows, and
+    /// such a cell still runs as a block (its variables stay its own).
+    pub wrapped: bool,
+}
+
 /// Keys and cached results for one run.
 pub struct Keys<'a> {
     environment: String,
@@ -123,8 +146,11 @@ pub struct Keys<'a> {
 }
 
 impl<'a> Keys<'a> {
-    pub fn new(environment: String, cache: Option<&'a Cache>) -> Keys<'a> {
-        Keys { environment, cache }
+    pub fn new(environment: &Environment, cache: Option<&'a Cache>) -> Keys<'a> {
+        Keys {
+            environment: environment.to_string(),
+            cache,
+        }
     }
 
     /// State flows down a notebook: a plain cell's verdict depends on every

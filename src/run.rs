@@ -8,28 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::exec::{Cancel, Engine, Replay};
+use crate::exec::{Cancel, Engine};
 use crate::judge;
 use crate::lesson::{Exercise, Lesson};
 use crate::observation::Ending;
-use crate::outcome::{Cause, CellResult, ExerciseResult, LessonResult, PlainResult, Role, Verdict};
-use crate::plan::{Keys, Plan, replay_of};
+use crate::outcome::{
+    Cause, CellResult, ExerciseResult, Finished, LessonResult, PlainResult, Role, Verdict,
+};
+use crate::plan::{Keys, Plan, Replay, replay_of};
 use crate::report::{Event, Reporter};
-
-/// What a run produced.
-pub struct Finished {
-    pub results: Vec<LessonResult>,
-    pub elapsed: Duration,
-    pub contexts_started: usize,
-    /// The signal that stopped the run early, if one did.
-    pub signal: Option<i32>,
-}
-
-impl Finished {
-    pub fn all_passed(&self) -> bool {
-        crate::outcome::all_passed(&self.results)
-    }
-}
 
 enum Message {
     Plain(usize, Vec<PlainResult>),

@@ -12,7 +12,6 @@
 //! a damaged one is rebuilt, with a warning, never a crash.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The file's name, in the folder of the course's lessons.
@@ -139,14 +138,9 @@ pub fn load(path: &Path) -> (Progress, Option<Damaged>) {
     }
 }
 
-/// Writes the file whole or not at all: a temporary file renamed into place.
+/// Writes the file whole or not at all ([`crate::fs`]).
 pub fn save(path: &Path, progress: &Progress) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(progress.render().as_bytes())?;
-    tmp.flush()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::fs::write_atomically(path, progress.render())
 }
 
 #[cfg(test)]

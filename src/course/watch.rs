@@ -20,10 +20,10 @@ use super::{Course, Status};
 use crate::cache::Cache;
 use crate::exec::{Cancel, Engine};
 use crate::lesson::{Lesson, LessonError};
+use crate::outcome::Finished;
 use crate::outcome::{ExerciseResult, PlainResult};
 use crate::plan::{self, Keys, Plan};
 use crate::report::{Event, Reporter, human};
-use crate::run::Finished;
 
 /// How a session gets going: what `aula watch` was given.
 pub struct Setup {
@@ -74,9 +74,9 @@ fn runner(
     tx: Sender<Message>,
 ) {
     let engine = setup_engine;
-    let environment = plan::environment(engine.options(), engine.isolated());
+    let environment = crate::exec::toolchain::environment(engine.options(), engine.isolated());
     for req in requests {
-        let keys = Keys::new(environment.clone(), cache.as_ref());
+        let keys = Keys::new(&environment, cache.as_ref());
         let selected = |l: &Lesson, ex: &crate::lesson::Exercise| {
             req.names.contains(&plan::exercise_name(l, ex))
         };
@@ -551,8 +551,9 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
             anyhow::bail!("the lessons cannot be read");
         }
     };
-    let environment = plan::environment(setup.engine.options(), setup.engine.isolated());
-    course.fill_from_cache(&Keys::new(environment, setup.cache.as_ref()));
+    let environment =
+        crate::exec::toolchain::environment(setup.engine.options(), setup.engine.isolated());
+    course.fill_from_cache(&Keys::new(&environment, setup.cache.as_ref()));
     let notice = damaged.map(|d| {
         t!(
             "watch.progress_damaged",

@@ -236,8 +236,7 @@ pub fn copy_std_library(dest: &Path) -> Result<PathBuf> {
 /// Writes a context's rules where its child will read them.
 pub fn write_rules(path: &Path, rules: &Rules) -> Result<()> {
     let text = serde_json::to_string_pretty(rules)?;
-    crate::lesson::write_atomically(path, &text)
-        .with_context(|| format!("writing {}", path.display()))
+    crate::fs::write_atomically(path, &text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// In a context's child, first thing in `main`: confines the process when

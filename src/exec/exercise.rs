@@ -14,11 +14,12 @@ use super::capture::Capture;
 use super::kernel::{EvalError, Kernel, Killer};
 use super::native::Natives;
 use super::peer;
-use super::plain::{Replay, push_cell};
+use super::plain::push_cell;
 use super::source::{CodeLine, SourceMap};
 use super::{Cancel, Engine, ports, runtime};
 use crate::lesson::{Exercise, Lang, Lesson};
 use crate::observation::{CellObservation, Ending, ExerciseObservation, Stop};
+use crate::plan::Replay;
 
 const POLL: Duration = Duration::from_millis(5);
 

@@ -18,8 +18,7 @@ use super::netns::Netns;
 use super::runtime;
 use super::sandbox::Limits;
 use super::source::SourceMap;
-use crate::observation::Ending;
-use crate::outcome::Diagnostic;
+use crate::observation::{Diagnostic, Ending};
 
 /// Lines received on one of evcxr's channels, bounded so a flood cannot grow
 /// the host's memory.

@@ -22,6 +22,7 @@ pub mod sandbox;
 mod seccomp;
 mod shape;
 pub mod source;
+pub mod toolchain;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,10 +33,11 @@ use anyhow::Result;
 
 pub use exercise::PANIC_INJECTION_ENV;
 pub use lifecycle::{Cancel, Overdue, Scratch, Signals};
-pub use plain::{PlainRun, Replay};
+pub use plain::PlainRun;
 
 use crate::lesson::{Exercise, Lesson};
 use crate::observation::{Bounds, ExerciseObservation};
+use crate::plan::Replay;
 
 /// How long a cell may take to compile (and replay plain cells) before its
 /// run starts the exercise's clock, unless `--compile-timeout` says. Generous:

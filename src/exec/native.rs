@@ -10,8 +10,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Replay, runtime};
+use super::runtime;
 use crate::lesson::Lesson;
+use crate::plan::Replay;
 
 /// Compiled halves by cell index.
 #[derive(Debug, Default)]

@@ -13,16 +13,6 @@ use super::{Cancel, Engine, runtime, shape};
 use crate::lesson::{Cell, CellKind, Lesson};
 use crate::observation::{Ending, PlainObservation, Stop};
 
-/// A plain cell as exercise cells replay it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Replay {
-    /// Index of the cell in its lesson.
-    pub index: usize,
-    /// Run inside `{ }`: evcxr cannot keep a variable that borrows, and
-    /// such a cell still runs as a block (its variables stay its own).
-    pub wrapped: bool,
-}
-
 /// Appends a plain cell's code the way it ran in the lesson's context.
 pub fn push_cell(map: &mut SourceMap, cell: &Cell, index: usize, wrapped: bool) {
     if wrapped {

@@ -26,9 +26,6 @@ use crate::observation::{Chunk, Connection, Side};
 /// Set on the relay process: its settings, as JSON.
 pub const RELAY_ENV: &str = "AULA_RELAY";
 
-/// Bytes kept of each direction of a connection; the rest is counted.
-pub const KEEP: usize = 4096;
-
 /// How often blocked reads look up to see whether the relay is stopping.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -170,7 +167,7 @@ impl Record {
         };
         let offset = *total;
         *total += data.len() as u64;
-        let room = usize::try_from((KEEP as u64).saturating_sub(offset)).unwrap_or(0);
+        let room = usize::try_from((Connection::KEEP as u64).saturating_sub(offset)).unwrap_or(0);
         if data.len() > room {
             c.cut = true;
         }
@@ -449,14 +446,14 @@ mod tests {
         r.add(Side::Client, b"Hello, ");
         r.add(Side::Client, b"world");
         r.add(Side::Server, b"Hello");
-        r.add(Side::Client, &vec![b'x'; KEEP]);
+        r.add(Side::Client, &vec![b'x'; Connection::KEEP]);
         let c = r.0.lock().unwrap().clone();
         assert_eq!(c.chunks.len(), 3);
         assert_eq!(c.chunks[0].data, b"Hello, world");
         assert_eq!((c.chunks[1].from, c.chunks[1].offset), (Side::Server, 0));
         assert_eq!(c.chunks[2].offset, 12);
-        assert_eq!(c.chunks[2].data.len(), KEEP - 12);
-        assert_eq!((c.sent, c.received), (12 + KEEP as u64, 5));
+        assert_eq!(c.chunks[2].data.len(), Connection::KEEP - 12);
+        assert_eq!((c.sent, c.received), (12 + Connection::KEEP as u64, 5));
         assert!(c.cut);
     }
 }

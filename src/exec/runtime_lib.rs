@@ -89,12 +89,7 @@ const FLAGS: [&str; 12] = [
 ];
 
 fn find_or_build(root: &Path) -> Result<PathBuf> {
-    // The rustc on PATH, in aula's folder, is the toolchain evcxr resolves
-    // there too (rustup's proxy and `rustup which` agree).
-    let version = Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .context("running rustc -vV")?;
+    let version = super::toolchain::version().context("running rustc -vV")?;
     if !version.status.success() {
         bail!("rustc -vV failed");
     }

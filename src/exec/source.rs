@@ -2,7 +2,7 @@
 //! line numbers to the cells': a student must read `lessons/07-sockets.md:64`,
 //! not a line of a crate aula generated.
 
-use crate::outcome::{At, Diagnostic};
+use crate::observation::{At, Diagnostic};
 
 /// Where a segment's first line comes from: a cell (by its index in the
 /// lesson) and a 1-based line of its code.

@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rust_i18n::t;
 use serde::{Deserialize, Serialize};
 
-use crate::exec::{Cancel, Engine, Replay};
+use crate::exec::{Cancel, Engine};
 use crate::judge;
 use crate::lesson::Lesson;
 use crate::outcome::{Cause, ExerciseResult, Verdict};
+use crate::plan::Replay;
 use crate::report;
 use submission::{CheckKind, Sides, Spliced, Submission};
 

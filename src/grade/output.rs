@@ -379,8 +379,8 @@ pub fn write_all(dir: &Path, book: &Gradebook, graded: &[Graded]) -> Result<Vec<
     let grades: Vec<StudentGrade> = graded.iter().map(|g| g.grade.clone()).collect();
     let csv_path = dir.join("grades.csv");
     let json_path = dir.join("grades.json");
-    crate::lesson::write_atomically(&csv_path, &csv(book, &grades))?;
-    crate::lesson::write_atomically(&json_path, &json(book, &grades))?;
+    crate::fs::write_atomically(&csv_path, csv(book, &grades))?;
+    crate::fs::write_atomically(&json_path, json(book, &grades))?;
     let fb = dir.join("feedback");
     if let Ok(old) = std::fs::read_dir(&fb) {
         for e in old.flatten() {
@@ -392,7 +392,7 @@ pub fn write_all(dir: &Path, book: &Gradebook, graded: &[Graded]) -> Result<Vec<
     std::fs::create_dir_all(&fb).with_context(|| format!("creating {}", fb.display()))?;
     for g in graded {
         let path = fb.join(format!("{}.md", file_name(&g.grade.student)));
-        crate::lesson::write_atomically(&path, &g.feedback)?;
+        crate::fs::write_atomically(&path, &g.feedback)?;
     }
     Ok(vec![csv_path, json_path, fb])
 }
@@ -447,7 +447,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Gradebook, Vec<StudentGrad
         },
     };
     let write = |path: PathBuf, text: &str| {
-        crate::lesson::write_atomically(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        crate::fs::write_atomically(&path, text).map_err(|e| format!("{}: {e}", path.display()))
     };
     std::fs::create_dir_all(out.join("feedback")).map_err(|e| format!("{}: {e}", out.display()))?;
     write(out.join("grades.csv"), &csv(&book, &students))?;

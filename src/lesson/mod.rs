@@ -310,25 +310,9 @@ pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String, LessonError> {
 /// Saves a lesson's Markdown form at `path`: as it is, or as a notebook for
 /// an `.ipynb` path.
 pub fn save(path: &Path, markdown: &str) -> std::io::Result<()> {
-    write_atomically(path, &file_text(path, markdown))
-}
-
-/// Replaces a lesson file whole or not at all (a temporary file renamed
-/// into place), keeping its permissions: an editor watching it sees one
-/// change.
-pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    // Whole or not at all, keeping its permissions: an editor watching it
+    // sees one change.
+    crate::fs::write_atomically(path, file_text(path, markdown))
 }
 
 /// A file's text as a source: a notebook through its Markdown form.

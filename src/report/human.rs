@@ -14,8 +14,8 @@ use rust_i18n::t;
 
 use super::{Event, Reporter, cell_message, exercise_message, render_diagnostic};
 use crate::lesson::Lesson;
+use crate::outcome::Finished;
 use crate::outcome::{CellResult, Summary, Verdict};
-use crate::run::Finished;
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();

@@ -9,8 +9,9 @@ use serde_json::{Map, Value, json};
 use super::{Event, Reporter, cell_message, exercise_message, render_diagnostic};
 use crate::i18n::ENGLISH;
 use crate::lesson::Lesson;
-use crate::outcome::{CellResult, Diagnostic, ExerciseResult, PlainResult, Role, Summary};
-use crate::run::Finished;
+use crate::observation::Diagnostic;
+use crate::outcome::Finished;
+use crate::outcome::{CellResult, ExerciseResult, PlainResult, Role, Summary};
 
 fn millis(d: std::time::Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)

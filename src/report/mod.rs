@@ -13,8 +13,9 @@ use std::fmt::Write as _;
 use rust_i18n::t;
 
 use crate::lesson::{Cell, Exercise, Lesson};
-use crate::outcome::{Cause, CellResult, Diagnostic, ExerciseResult, PlainResult, Role};
-use crate::run::Finished;
+use crate::observation::Diagnostic;
+use crate::outcome::Finished;
+use crate::outcome::{Cause, CellResult, ExerciseResult, PlainResult, Role};
 
 /// What happens during a run, in the order it happens.
 pub enum Event<'a> {
@@ -389,7 +390,7 @@ pub fn hint<'l>(ex: Option<&'l Exercise>, r: &ExerciseResult) -> Option<&'l str>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::At;
+    use crate::observation::At;
     use std::path::Path;
 
     #[test]

@@ -99,7 +99,7 @@ pub fn text(connections: &[Connection], lang: &str) -> String {
             let _ = writeln!(
                 out,
                 "    {}",
-                t!("wire.cut", locale = lang, n = crate::exec::relay::KEEP)
+                t!("wire.cut", locale = lang, n = Connection::KEEP)
             );
         }
     }
