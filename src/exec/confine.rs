@@ -523,10 +523,11 @@ impl Group {
         // Every process met, until it is reaped: a zombie is no longer
         // listed in `cgroup.procs` but keeps its place in `pids.current`
         // until its parent (aula, once it is an orphan) waits for it.
-        // Relays a quick kill left behind hold places in the budget too.
-        super::pipe_guard::reap_orphaned_relays();
         let mut met: Vec<i32> = Vec::new();
         for _ in 0..200 {
+            // Relays a quick kill left behind hold places in the budget too,
+            // and are left to aula only once their child is gone.
+            super::pipe_guard::reap_orphaned_relays();
             let pids = self.members();
             for &pid in &pids {
                 if let Some(p) = rustix::process::Pid::from_raw(pid) {
@@ -537,7 +538,13 @@ impl Group {
                 }
             }
             met.retain(|&pid| !reaped(pid, me));
-            if pids.is_empty() && met.is_empty() {
+            // The waited child's zombie is its waiter's to reap; nothing
+            // else may hold a place.
+            let waited_left = u64::from(
+                rustix::process::Pid::from_raw(waited)
+                    .is_some_and(|p| rustix::process::test_kill_process(p).is_ok()),
+            );
+            if pids.is_empty() && met.is_empty() && self.tasks() <= waited_left {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -556,6 +563,14 @@ impl Group {
 
     fn members(&self) -> Vec<i32> {
         members_of(&self.dir)
+    }
+
+    /// The tasks the group's budget counts now, zombies included.
+    fn tasks(&self) -> u64 {
+        std::fs::read_to_string(self.dir.join("pids.current"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
     }
 }
 

@@ -43,6 +43,18 @@ enum Exec {
     },
 }
 
+/// Stops every cell of `cells` that is still running, for `why`: all are
+/// marked before any is killed, so that a client whose server dies first
+/// (a reset, an end of file) is not seen to end by itself meanwhile.
+fn stop_together(cells: &mut [&mut Running], why: Stop) {
+    let marked: Vec<bool> = cells.iter_mut().map(|c| c.mark_stopped(why)).collect();
+    for (cell, marked) in cells.iter().zip(marked) {
+        if marked {
+            cell.kill();
+        }
+    }
+}
+
 /// A running cell. Dropped before it ends, it kills the cell's process group.
 struct Running {
     cell: usize,
@@ -172,10 +184,19 @@ impl Running {
     }
 
     fn stop(&mut self, why: Stop) {
-        if self.stopped.is_none() && !self.is_finished() {
-            self.stopped = Some(why);
+        if self.mark_stopped(why) {
             self.kill();
         }
+    }
+
+    /// Says the cell was stopped for `why`, if it is still running, without
+    /// killing it yet: see [`stop_together`].
+    fn mark_stopped(&mut self, why: Stop) -> bool {
+        let running = self.stopped.is_none() && !self.is_finished();
+        if running {
+            self.stopped = Some(why);
+        }
+        running
     }
 
     /// Stops the cell and its compiler too: evcxr waits for cargo in the
@@ -495,10 +516,10 @@ fn attempt(
         }
         if deadline.is_some_and(|d| now > d && !client_compiling) {
             timed_out = true;
-            server.stop(Stop::Deadline);
-            if let Some(c) = client.as_mut() {
-                c.stop(Stop::Deadline);
-            }
+            let mut both: Vec<&mut Running> = std::iter::once(&mut server)
+                .chain(client.as_mut())
+                .collect();
+            stop_together(&mut both, Stop::Deadline);
         }
         // The server ended before any client could use it, or never started.
         if server.is_finished()
