@@ -104,3 +104,28 @@ pub fn lesson(
     cells.sort_unstable();
     Some(Blessed { text, cells })
 }
+
+/// Writes blessed lessons back, saying which cells changed.
+pub fn write_back(
+    lessons: &[Lesson],
+    finished: &crate::outcome::Finished,
+    host: &str,
+    add_missing: bool,
+) {
+    for result in &finished.results {
+        let Some(lesson) = lessons.iter().find(|l| l.path == result.path) else {
+            continue;
+        };
+        let Some(blessed) = self::lesson(lesson, result, host, add_missing) else {
+            continue;
+        };
+        match crate::lesson::save(&lesson.path, &blessed.text) {
+            Ok(()) => {
+                for line in blessed.cells {
+                    eprintln!("blessed the output of {}:{line}", lesson.path.display());
+                }
+            }
+            Err(e) => eprintln!("error: {}: {e}", lesson.path.display()),
+        }
+    }
+}

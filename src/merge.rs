@@ -1,6 +1,6 @@
 //! `aula merge`: the JSON reports of a run's shards, made into the report
 //! one unsharded run would have printed (durations aside). Pure code over
-//! JSON values.
+//! JSON values, once [`read`] has read the shards' files.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +12,22 @@ fn strings(v: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|s| s.as_str().map(str::to_owned))
         .collect()
+}
+
+/// The shards' JSON reports, read from `paths`; the first that cannot be
+/// read or parsed, as `path: why`.
+pub fn read(paths: &[std::path::PathBuf]) -> Result<Vec<Value>, String> {
+    let mut reports = Vec::new();
+    for path in paths {
+        let parsed = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(v) => reports.push(v),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(reports)
 }
 
 /// Merges shard reports, or says why they cannot be merged: different

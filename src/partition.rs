@@ -55,6 +55,20 @@ impl Partition {
         }
     }
 
+    /// The `items` this shard takes, `names` naming them in the same
+    /// order; all of them without a partition.
+    pub fn shard<T>(partition: Option<Partition>, items: Vec<T>, names: &[String]) -> Vec<T> {
+        match partition {
+            Some(p) => items
+                .into_iter()
+                .zip(p.select(names))
+                .filter(|(_, keep)| *keep)
+                .map(|(item, _)| item)
+                .collect(),
+            None => items,
+        }
+    }
+
     /// Which of `units` (qualified names, in plan order) this shard runs.
     pub fn select(&self, units: &[String]) -> Vec<bool> {
         units

@@ -13,6 +13,7 @@ use std::fmt;
 use crate::cache::{Cache, Key, KeyBuilder};
 use crate::lesson::{CellKind, Exercise, Lesson};
 use crate::outcome::{ExerciseResult, PlainResult};
+use crate::partition::Partition;
 
 /// The qualified name of an exercise: `lessons/07-sockets.md::tcp-echo`.
 pub fn exercise_name(lesson: &Lesson, ex: &Exercise) -> String {
@@ -41,6 +42,58 @@ pub fn units(lessons: &[Lesson], selected: &dyn Fn(&Lesson, &Exercise) -> bool) 
         );
     }
     units
+}
+
+/// What a run reports: the exercises chosen (`--exercise`; none: all) and
+/// this shard's units of the whole run (`--partition`).
+pub struct Selection {
+    partition: Option<Partition>,
+    /// Every unit of the whole run, in plan order.
+    pub all_units: Vec<String>,
+    /// This shard's units: all of them without a partition.
+    pub units: Vec<String>,
+}
+
+impl Selection {
+    /// The selection of `exercises` and `partition` over `lessons`, and the
+    /// lessons to run: with `exercises`, those holding a chosen one; with a
+    /// partition, those holding one of its units (a shard runs what its
+    /// units need, plain cells included, and reports only its own).
+    pub fn new(
+        lessons: Vec<Lesson>,
+        exercises: &[String],
+        partition: Option<Partition>,
+    ) -> (Selection, Vec<Lesson>) {
+        let chosen = |_: &Lesson, ex: &Exercise| exercises.is_empty() || exercises.contains(&ex.id);
+        let lessons: Vec<Lesson> = lessons
+            .into_iter()
+            .filter(|l| l.exercises.iter().any(|e| chosen(l, e)) || exercises.is_empty())
+            .collect();
+        let all_units = units(&lessons, &chosen);
+        let units = Partition::shard(partition, all_units.clone(), &all_units);
+        let selection = Selection {
+            partition,
+            all_units,
+            units,
+        };
+        let lessons = lessons
+            .into_iter()
+            .filter(|l| {
+                selection.reports_plain(l) || l.exercises.iter().any(|e| selection.selected(l, e))
+            })
+            .collect();
+        (selection, lessons)
+    }
+
+    /// Whether the run reports this exercise.
+    pub fn selected(&self, lesson: &Lesson, ex: &Exercise) -> bool {
+        self.units.contains(&exercise_name(lesson, ex))
+    }
+
+    /// Whether the run reports this lesson's plain cells.
+    pub fn reports_plain(&self, lesson: &Lesson) -> bool {
+        self.partition.is_none() || self.units.contains(&plain_name(lesson))
+    }
 }
 
 /// What a run was given, as a hash: shards of one run agree on it.

@@ -15,7 +15,7 @@ use crate::observation::Ending;
 use crate::outcome::{
     Cause, CellResult, ExerciseResult, Finished, LessonResult, PlainResult, Role, Verdict,
 };
-use crate::plan::{Keys, Plan, Replay, replay_of};
+use crate::plan::{Keys, Plan, Replay, Selection, replay_of};
 use crate::report::{Event, Reporter};
 
 enum Message {
@@ -92,6 +92,71 @@ fn exercise(
     }
     keys.store_exercise(lesson, ex, replay, &result);
     Some(result)
+}
+
+/// `aula run` once its lessons are chosen: the engine and the cache, how
+/// many exercises run at once, and where the report goes.
+pub struct Command {
+    pub engine: crate::exec::Builder,
+    pub cache: Option<crate::cache::Cache>,
+    pub jobs: usize,
+    /// The JSON report on stdout, instead of the human one.
+    pub print_json: bool,
+    /// Where to write a JUnit XML report too.
+    pub junit: Option<std::path::PathBuf>,
+    /// What the run was given, as a hash ([`crate::plan::inputs`]).
+    pub inputs: String,
+    pub partition: Option<crate::partition::Partition>,
+}
+
+/// What a run left: what it found, the host its cells were given (for
+/// blessing), and the signal handlers, kept until the command ends.
+pub struct Ran {
+    pub finished: Finished,
+    pub host: String,
+    pub signals: crate::exec::Signals,
+}
+
+impl Command {
+    /// Starts the engine, plans `lessons` against the cache, and runs the
+    /// plan with the reporters. `Err`: the engine could not start.
+    pub fn run(self, lessons: &[Lesson], selection: &Selection) -> anyhow::Result<Ran> {
+        let std_types = crate::exec::analysis::needs_std_types(lessons);
+        let engine = (self.engine)
+            .std_types(crate::exec::StdTypes::Fixed(std_types))
+            .start()?;
+        let cancel = Cancel::new();
+        let signals = crate::exec::Signals::watch(&cancel);
+        let environment = crate::exec::toolchain::environment(engine.options(), engine.isolated());
+        let run_info = crate::report::json::RunInfo {
+            aula: env!("CARGO_PKG_VERSION").to_owned(),
+            inputs: self.inputs,
+            lessons: lessons
+                .iter()
+                .map(|l| l.path.display().to_string())
+                .collect(),
+            partition: self.partition.map(|p| p.to_string()),
+            all_units: selection.all_units.clone(),
+            units: selection.units.clone(),
+        };
+        let keys = Keys::new(&environment, self.cache.as_ref());
+        let mut plan = Plan::new(lessons, &|l, ex| selection.selected(l, ex), &keys);
+        for lp in &mut plan.lessons {
+            lp.report_plain = selection.reports_plain(lp.lesson);
+        }
+        // Started now, they warm up while the first cells are prepared; none
+        // when the cache has everything.
+        engine.warm(plan.contexts_needed(self.jobs));
+        let mut reporters =
+            crate::report::Reporters::for_run(self.print_json, self.junit, run_info);
+        let finished = execute(&engine, &plan, &keys, self.jobs, &cancel, &mut reporters);
+        let host = engine.options().host.clone();
+        Ok(Ran {
+            finished,
+            host,
+            signals,
+        })
+    }
 }
 
 /// Runs and judges a lesson's plain cells.

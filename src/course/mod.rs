@@ -2,6 +2,7 @@
 //! status, and where the student is. Pure state; the interactive view
 //! (`watch`) and `aula list` drive it.
 
+pub mod list;
 pub mod progress;
 pub mod watch;
 

@@ -3,6 +3,7 @@
 //! observations come out (`crate::observation`), never verdicts.
 
 pub mod analysis;
+mod builder;
 pub mod capture;
 pub mod confine;
 mod exercise;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+pub use builder::{Builder, StdTypes};
 pub use exercise::PANIC_INJECTION_ENV;
 pub use lifecycle::{Cancel, Overdue, Scratch, Signals};
 pub use plain::PlainRun;

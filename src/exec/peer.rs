@@ -13,6 +13,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 
+use crate::lesson::{Lang, Lesson, LessonError};
+
 /// Set on a confined trampoline: the program to become once confined.
 pub const EXEC_ENV: &str = "AULA_PEER_EXEC";
 
@@ -76,6 +78,29 @@ except BaseException as e:
 sys.stdout.flush()
 open(os.path.join(d, "finished"), "w").close()
 "#;
+
+/// The Python cells of `lessons` when `python3` is not installed, each as
+/// an error at its line; none when it is, or when no cell needs it.
+pub fn missing_python(lessons: &[Lesson]) -> Vec<LessonError> {
+    let cells: Vec<LessonError> = lessons
+        .iter()
+        .flat_map(|l| l.cells.iter())
+        .filter(|c| c.lang == Lang::Python)
+        .map(|c| LessonError {
+            path: c.origin.path().to_path_buf(),
+            line: Some(c.line()),
+            cell: c.origin.source.notebook.as_ref().map(|m| m.place(c.line())),
+            message: format!(
+                "this cell runs with `{PYTHON}`, which is not installed here (or not on PATH)"
+            ),
+        })
+        .collect();
+    if cells.is_empty() || python_available() {
+        Vec::new()
+    } else {
+        cells
+    }
+}
 
 /// Whether `python3` can be run here.
 pub fn python_available() -> bool {

@@ -6,6 +6,7 @@
 //! data, appended to a results log as soon as the student is done, from
 //! which the gradebook and feedback are written ([`output`]).
 
+pub mod batch;
 pub mod human;
 pub mod intake;
 pub mod output;

@@ -203,6 +203,14 @@ pub fn json(book: &Gradebook, grades: &[StudentGrade]) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
 
+/// The JUnit XML report of these grades (`--junit`), for `aula grade` and
+/// `aula merge --grades` alike: made from `grades.json` as written, so a
+/// merge of shards gives what one batch would have.
+pub fn junit(book: &Gradebook, grades: &[StudentGrade]) -> String {
+    let value: serde_json::Value = serde_json::from_str(&json(book, grades)).unwrap_or_default();
+    crate::report::ci::grades_junit(&value)
+}
+
 /// A `grades.json` read back, for merging shards.
 #[derive(Debug, Deserialize)]
 pub struct GradesFile {

@@ -480,6 +480,24 @@ fn is_fence(line: &str) -> bool {
     t.starts_with("```") || t.starts_with("~~~")
 }
 
+/// `aula convert`: the file at `path`, a lesson or a notebook, as Markdown
+/// or (`to_notebook`) as a notebook. A file converts as it is, a whole
+/// lesson or not (a submission, a lesson being written): only what it
+/// holds is carried over.
+pub fn convert(path: &Path, to_notebook: bool) -> Result<String, Vec<LessonError>> {
+    let text = super::read_text(path).map_err(|e| vec![e])?;
+    let markdown = if is_notebook(path) {
+        to_markdown(path, &text)?.0
+    } else {
+        text
+    };
+    Ok(if to_notebook {
+        from_markdown(&markdown, &super::blocks_of(path, &markdown))
+    } else {
+        markdown
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -299,10 +299,38 @@ pub fn step_summary(report: &Value) -> String {
     out
 }
 
+/// Whether this runs on GitHub Actions (`GITHUB_ACTIONS=true`).
+fn on_github() -> bool {
+    std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
+}
+
+/// Where a finished run's report goes, for `aula run` and `aula merge`
+/// alike: stdout as JSON (`print_json`), JUnit (`junit`), and GitHub's
+/// annotations and step summary.
+pub fn finish(report: &Value, print_json: bool, junit: Option<&std::path::Path>) {
+    if print_json {
+        super::json::print(&mut std::io::stdout().lock(), report);
+    }
+    if let Some(path) = junit
+        && let Err(e) = std::fs::write(path, self::junit(report))
+    {
+        eprintln!("error: {}: {e}", path.display());
+    }
+    // Annotations go where they cannot spoil a JSON report on stdout.
+    if print_json {
+        if on_github() {
+            eprint!("{}", annotations(report));
+        }
+        github_summary(report);
+    } else {
+        github(report);
+    }
+}
+
 /// On GitHub Actions (`GITHUB_ACTIONS=true`): annotations on stdout, and
 /// the summary appended to `$GITHUB_STEP_SUMMARY` when it names a file.
 pub fn github(report: &Value) {
-    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+    if !on_github() {
         return;
     }
     print!("{}", annotations(report));
@@ -312,7 +340,7 @@ pub fn github(report: &Value) {
 /// Appends the step summary, on GitHub Actions, when
 /// `$GITHUB_STEP_SUMMARY` names a file.
 pub fn github_summary(report: &Value) {
-    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+    if !on_github() {
         return;
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())

@@ -37,6 +37,27 @@ pub trait Reporter {
 #[derive(Default)]
 pub struct Reporters(pub Vec<Box<dyn Reporter>>);
 
+impl Reporters {
+    /// A run's reporters: the human one on stdout unless `print_json`, and
+    /// the JSON report, which once finished goes to stdout (`print_json`),
+    /// the JUnit file and GitHub ([`ci::finish`]).
+    pub fn for_run(
+        print_json: bool,
+        junit: Option<std::path::PathBuf>,
+        info: json::RunInfo,
+    ) -> Reporters {
+        let mut reporters = Reporters::default();
+        if !print_json {
+            reporters.0.push(Box::new(human::Human::stdout()));
+        }
+        reporters.0.push(Box::new(json::Json::new(
+            Some(info),
+            move |value: &serde_json::Value| ci::finish(value, print_json, junit.as_deref()),
+        )));
+        reporters
+    }
+}
+
 impl Reporter for Reporters {
     fn event(&mut self, event: &Event<'_>) {
         for r in &mut self.0 {

@@ -419,3 +419,17 @@ details.expected { margin: .25rem 0 1rem; font-size: .85rem; color: var(--muted)
   .badge { color: #000; border: 1px solid #000; background: none !important; }
 }
 ";
+/// Writes the executed lesson to `out`: Markdown for a `.md` file, one
+/// HTML page otherwise.
+pub fn write(
+    out: &std::path::Path,
+    lesson: &Lesson,
+    result: &LessonResult,
+    lang: &str,
+) -> std::io::Result<()> {
+    let page = match out.extension().and_then(|e| e.to_str()) {
+        Some("md") => markdown(lesson, result, lang),
+        _ => html(lesson, result, lang),
+    };
+    crate::fs::write_atomically(out, &page)
+}
