@@ -3,9 +3,6 @@ fn main() -> std::process::ExitCode {
     // hook, which never returns there.
     // A confined child confines itself while it has one thread, so
     // every thread it starts later is bound too.
-    // Its pipes to evcxr go through a relay first, while it is still the
-    // host's user (see `exec::pipe_guard`).
-    aula::exec::pipe_guard::guard_from_env();
     aula::exec::confine::enter_from_env();
     aula::exec::confine::seccomp_probe_from_env();
     // As the compiler of students' code when grading: limited, then rustc.

@@ -439,31 +439,48 @@ fn the_processes_of_a_check_together_stay_within_its_memory() {
 }
 
 #[test]
-// The grader is waited for with wait4, which also gives its peak memory.
-#[allow(clippy::zombie_processes)]
-fn an_endless_line_on_evcxrs_pipes_does_not_grow_the_grader() {
+fn a_layer_the_machine_cannot_give_stops_the_batch_with_exit_2_naming_it() {
     let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    // A grader that is not root cannot make a pids cgroup on this machine
+    // (CI's, as root, has every layer): run aula as `nobody`, with
+    // everything it needs readable and a folder it may write.
+    use std::os::unix::fs::PermissionsExt as _;
     let tmp = tempfile::tempdir().unwrap();
-    // Flood writes up to 512 MiB with no line break to every pipe it holds.
-    let mut child = grade_command(&["flood", "ana"], &[], tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
-    // wait4 gives the peak memory of the largest process of the grader's
-    // tree (itself, rustc, the contexts).
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(score(&report, "ana"), 1.0);
-    assert_eq!(score(&report, "flood"), 0.0);
-    // ru_maxrss is in KiB. About 140 MiB here with the guard; without it the
-    // grader kept the whole line (1,047 MiB, tried once).
-    let peak_mib = usage.ru_maxrss / 1024;
-    assert!(peak_mib < 400, "the grader grew to {peak_mib} MiB");
+    let open = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    open(tmp.path(), 0o755).unwrap();
+    let aula = tmp.path().join("aula");
+    std::fs::copy(env!("CARGO_BIN_EXE_aula"), &aula).unwrap();
+    std::fs::copy(reference(), tmp.path().join("ref.md")).unwrap();
+    let subs = tmp.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/sandbox/subs/ana.md"),
+        subs.join("ana.md"),
+    )
+    .unwrap();
+    open(&subs, 0o755).unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    open(&home, 0o777).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&aula)
+        .args(["grade", "ref.md", "subs", "--out"])
+        .arg(home.join("out"))
+        .current_dir(tmp.path())
+        .env("HOME", &home)
+        .env("TMPDIR", &home)
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .output()
+        .expect("setpriv (util-linux) runs aula as another user");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a pids cgroup cannot be set up"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--unsandboxed"), "{stderr}");
+    assert!(!home.join("out/grades.csv").exists());
 }

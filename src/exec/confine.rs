@@ -525,9 +525,6 @@ impl Group {
         // until its parent (aula, once it is an orphan) waits for it.
         let mut met: Vec<i32> = Vec::new();
         for _ in 0..200 {
-            // Relays a quick kill left behind hold places in the budget too,
-            // and are left to aula only once their child is gone.
-            super::pipe_guard::reap_orphaned_relays();
             let pids = self.members();
             for &pid in &pids {
                 if let Some(p) = rustix::process::Pid::from_raw(pid) {

@@ -244,7 +244,6 @@ impl Kernel {
                 command.env("LD_LIBRARY_PATH", libs);
             }
             command
-                .env(super::pipe_guard::LINE_CAP_ENV, channel_cap.to_string())
                 .env(confine::RULES_ENV, &c.rules)
                 .env(confine::BOOT_ENV, confine::boot(&c.system, &c.tmp_root))
                 .env("TMPDIR", workdir)

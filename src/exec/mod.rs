@@ -12,7 +12,6 @@ pub mod lifecycle;
 pub mod native;
 pub mod netns;
 pub mod peer;
-pub mod pipe_guard;
 mod plain;
 mod pool;
 pub mod ports;
