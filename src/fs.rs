@@ -12,13 +12,19 @@ use std::io::Write as _;
 use std::path::Path;
 
 /// Replaces `path` with `bytes`, keeping the permissions of the file it
-/// replaces (a new file gets the temporary file's, owner-only).
+/// replaces. A new file gets what any new file gets from the user's umask
+/// (0644 under the usual 0022): student copies, gradebooks, feedback and
+/// rendered pages are often meant for others to read.
 pub fn write_atomically(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // The mode goes through open(2), so the umask applies to it.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
     tmp.write_all(bytes.as_ref())?;
     if let Ok(meta) = std::fs::metadata(path) {
         tmp.as_file().set_permissions(meta.permissions())?;
@@ -33,6 +39,35 @@ pub fn write_atomically(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A child process, since the umask is the whole process's.
+    #[test]
+    fn a_new_file_gets_its_mode_from_the_umask() {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Some(mask) = std::env::var_os("AULA_TEST_UMASK_CHILD") {
+            let mask = u32::from_str_radix(mask.to_str().unwrap(), 8).unwrap();
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+            let path = std::env::var_os("AULA_TEST_UMASK_FILE").unwrap();
+            write_atomically(Path::new(&path), "new").unwrap();
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (mask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+            let path = dir.path().join(format!("new-{mask}.txt"));
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "fs::tests::a_new_file_gets_its_mode_from_the_umask",
+                ])
+                .env("AULA_TEST_UMASK_CHILD", mask)
+                .env("AULA_TEST_UMASK_FILE", &path)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let got = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(got, mode, "umask {mask}");
+        }
+    }
 
     #[test]
     fn replaces_whole_keeps_permissions_and_leaves_no_temporary_file() {

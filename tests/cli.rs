@@ -1201,3 +1201,39 @@ fn a_kept_variable_is_typed_from_the_std_source_and_without_one_the_run_says_wha
         assert!(out.stdout.is_empty() && !out.stderr.contains("crashed"));
     }
 }
+
+/// What a user's umask makes of a new file, for student copies (shared in
+/// a course folder) and the same file written again (its mode is kept).
+#[test]
+fn student_copies_get_the_mode_the_umask_gives_and_a_rewrite_keeps_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::process::CommandExt as _;
+    let lesson = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lessons/00-aula.md");
+    for (mask, mode) in [(0o022, 0o644), (0o077, 0o600)] {
+        let out = tempfile::tempdir().unwrap();
+        let student = || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_aula"));
+            command
+                .arg("student")
+                .arg(&lesson)
+                .arg("--out")
+                .arg(out.path());
+            // SAFETY: umask is async-signal-safe and allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+            assert!(command.status().unwrap().success());
+        };
+        student();
+        let copy = out.path().join("00-aula.md");
+        let got = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "umask {mask:o}");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o640)).unwrap();
+        student();
+        let kept = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(kept, 0o640, "umask {mask:o}, written again");
+    }
+}

@@ -247,6 +247,13 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
     }
     let feedback = std::fs::read_to_string(out.join("feedback/bruno.md")).unwrap();
     assert!(feedback.contains("hidden test 1"), "{feedback}");
+    // The lesson by its file name; the instructor's folders nowhere.
+    assert!(
+        feedback.starts_with("# Feedback for bruno: eco.md\n"),
+        "{feedback}"
+    );
+    let folder = reference().parent().unwrap().to_string_lossy().into_owned();
+    assert!(!feedback.contains(&folder), "{feedback}");
     assert!(feedback.contains("read_line"), "the hint: {feedback}");
     assert!(
         stdout.contains("ana") && stdout.contains("grades.csv"),

@@ -250,7 +250,12 @@ pub fn feedback(
             "grade.fb_title",
             locale = l,
             student = grade.student,
-            lesson = reference.path.display()
+            // The lesson's file name: never the instructor's folders.
+            lesson = reference
+                .path
+                .file_name()
+                .unwrap_or(reference.path.as_os_str())
+                .to_string_lossy()
         )
     );
     let _ = writeln!(
