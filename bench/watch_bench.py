@@ -13,6 +13,12 @@ exercise, and each round measures, alternating which goes first:
          opt-level for cells), then run, server first, the client once the
          server has said it is bound; the whole of it.
 
+It does so for two exercises, each in a course and an aula of its own: one
+whose server accepts once and ends ("servers that end"), and one whose
+server loops on `listener.incoming()` as lesson 7's do ("servers that
+loop"), which aula stops after its client ends (its grace time) and the
+plain baseline kills as soon as its client is done.
+
 Every round writes new server code (a round tag in the string the server
 answers with), so neither aula's result cache nor anything else can answer
 from an earlier round.  Then it prints the medians and the ratio the
@@ -25,20 +31,24 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import select
 import shlex
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-HOST = "127.0.0.1"
-EXERCISE = "echo-line"
+# Import common.py from this script's folder, wherever it is run from, and
+# leave no __pycache__ behind in the checkout.
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402  (the path above makes it importable)
+    HOST, KIND_NAMES, KINDS, BenchError, busy_warning, compile_concurrently, free_port, kill_group,
+    medians, parse_kinds, ratio, start, stop_server, verdict, wait_ready_line,
+)
+
 RUSTC_FLAGS = ["-C", "opt-level=0", "--edition", "2021"]
 FIRST_VERDICT_TIMEOUT = 300.0  # seconds; the first run also starts the evcxr contexts
 ROUND_TIMEOUT = 120.0  # seconds, one save-to-verdict or one rustc compile-and-run
@@ -47,28 +57,25 @@ POLL = 0.02  # seconds between two looks at the screen
 # (exiting processes, a redraw) is not charged to the next.  A student takes
 # longer than this between two saves anyway.
 SETTLE = 1.0
-TARGET_RATIO = 2.5
+# Save to verdict against rustc: 2.5 for a server that ends (issue 9), 1.5
+# for one that loops (issue 19: the grace time must not be what one waits for).
+TARGETS = {"end": 2.5, "loop": 1.5}
 
-PASSED = f"✓ {EXERCISE} passes!"
-FAILED = f"✗ {EXERCISE}:"
-RUNNING = f"running {EXERCISE}…"
 # Printed by the shell in the pane if aula ends, so that an early exit shows
 # up as an error (with aula's last words on the screen) rather than a timeout.
 EXITED = "[aula exited with status"
 
 
-class BenchError(Exception):
-    """A measurement could not be made or its result was wrong."""
-
-
 # --------------------------------------------------------------------------
 # Sources
 #
-# The server accepts one connection, reads one line, answers with the line
-# and the round's tag, and ends by itself: aula's grace time for servers
-# (how long one may take to end after its last client) is never waited out.
-# The client is the same in every round; only the server and the expected
-# output change, as when a student edits a solution.
+# The server reads one line per connection and answers with the line and
+# the round's tag.  One kind accepts one connection and ends by itself (so
+# aula's grace time, how long a server may take to end after its last
+# client, is never waited out); the other loops on `listener.incoming()`
+# forever, as real servers do, and is stopped from outside.  The client is
+# the same in every round; only the server and the expected output change,
+# as when a student edits a solution.
 
 MESSAGE = "hello from the client"
 
@@ -79,9 +86,7 @@ def tag(token: str, k: int) -> str:
     return f"round-{token}-{k}"
 
 
-SERVER_BODY = """\
-let listener = TcpListener::bind((HOST, PORT)).unwrap();
-{ready}let (conn, _addr) = listener.accept().unwrap();
+ANSWER = """\
 let mut line = String::new();
 BufReader::new(&conn).read_line(&mut line).unwrap();
 let line = line.trim_end();
@@ -89,6 +94,21 @@ println!("got: {line}");
 let tag = "@TAG@";
 (&conn).write_all(format!("{line} ({tag})\\n").as_bytes()).unwrap();
 """
+
+SERVER_BODIES = {
+    "end": (
+        "let listener = TcpListener::bind((HOST, PORT)).unwrap();\n"
+        "{ready}let (conn, _addr) = listener.accept().unwrap();\n"
+        + ANSWER
+    ),
+    "loop": (
+        "let listener = TcpListener::bind((HOST, PORT)).unwrap();\n"
+        "{ready}for conn in listener.incoming() {\n"
+        "    let conn = conn.unwrap();\n"
+        + "".join(f"    {line}\n" for line in ANSWER.splitlines())
+        + "}\n"
+    ),
+}
 
 CLIENT_BODY = f"""\
 let mut stream = TcpStream::connect((HOST, PORT)).unwrap();
@@ -102,21 +122,43 @@ SERVER_USES = "use std::io::{BufRead, BufReader, Write};\nuse std::net::TcpListe
 CLIENT_USES = "use std::io::{BufRead, BufReader, Write};\nuse std::net::TcpStream;\n"
 
 
-def server_cell(t: str) -> str:
-    return SERVER_USES + "\n" + SERVER_BODY.replace("{ready}", "").replace("@TAG@", t)
+@dataclass(frozen=True)
+class Kind:
+    """One of the two exercises: its server kind and the screen's marks."""
+
+    name: str  # "end" or "loop"
+    exercise: str
+
+    @property
+    def passed(self) -> str:
+        return f"✓ {self.exercise} passes!"
+
+    @property
+    def failed(self) -> str:
+        return f"✗ {self.exercise}:"
+
+    @property
+    def running(self) -> str:
+        return f"running {self.exercise}…"
+
+    def server_body(self, ready: str, t: str) -> str:
+        return SERVER_BODIES[self.name].replace("{ready}", ready).replace("@TAG@", t)
+
+
+EXERCISES = {"end": Kind("end", "echo-line"), "loop": Kind("loop", "echo-loop")}
 
 
 def client_output(t: str) -> str:
     return f"Received {MESSAGE} ({t})\n"
 
 
-def lesson_text(t: str) -> str:
+def lesson_text(kind: Kind, t: str) -> str:
     return (
         "# Watch benchmark\n\n"
         "Generated by bench/watch_bench.py.\n\n"
-        f"```rust,server,exercise={EXERCISE}\n{server_cell(t)}```\n\n"
+        f"```rust,server,exercise={kind.exercise}\n{SERVER_USES}\n{kind.server_body('', t)}```\n\n"
         f"```output\ngot: {MESSAGE}\n```\n\n"
-        f"```rust,client,exercise={EXERCISE}\n{CLIENT_USES}\n{CLIENT_BODY}```\n\n"
+        f"```rust,client,exercise={kind.exercise}\n{CLIENT_USES}\n{CLIENT_BODY}```\n\n"
         f"```output\n{client_output(t)}```\n"
     )
 
@@ -125,13 +167,9 @@ def indent(body: str) -> str:
     return "".join(f"    {line}\n" if line.strip() else "\n" for line in body.splitlines())
 
 
-def plain_server(t: str, port: int) -> str:
-    # The harness must not connect to learn that the port is bound (the
-    # server accepts one connection only): the server says so on stdout
-    # (line-buffered in Rust, pipe or not).
-    body = SERVER_BODY.replace("{ready}", 'println!("listening");\n').replace("@TAG@", t)
+def plain_program(uses: str, body: str, port: int) -> str:
     return (
-        SERVER_USES
+        uses
         + f'\nconst HOST: &str = "{HOST}";\nconst PORT: u16 = {port};\n\n'
         + "fn main() {\n"
         + indent(body)
@@ -139,118 +177,49 @@ def plain_server(t: str, port: int) -> str:
     )
 
 
-def plain_client(port: int) -> str:
-    return (
-        CLIENT_USES
-        + f'\nconst HOST: &str = "{HOST}";\nconst PORT: u16 = {port};\n\n'
-        + "fn main() {\n"
-        + indent(CLIENT_BODY)
-        + "}\n"
-    )
-
-
 # --------------------------------------------------------------------------
-# Processes
+# Plain rustc
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """Kill a process started by this script in a session of its own."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def wait_ready_line(proc: subprocess.Popen, deadline: float) -> None:
-    """Wait for the plain server's `listening` line on its stdout."""
-    fd = proc.stdout.fileno()
-    got = b""
-    while b"\n" not in got:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise BenchError("plain server did not report bound in time")
-        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                proc.wait(timeout=10)
-                err = proc.stderr.read().decode(errors="replace")
-                raise BenchError(f"plain server exited before binding:\n{err}")
-            got += chunk
-    if got != b"listening\n":
-        raise BenchError(f"unexpected first line from plain server: {got!r}")
-
-
-def baseline(t: str, work: Path) -> float:
-    """Compile the plain server and client at once, run them; the whole time."""
+def baseline(kind: Kind, t: str, work: Path) -> float:
+    """Compile the plain server and client at once, run them; the whole time.
+    A looping server is killed as soon as its client is done."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server_rs, client_rs = work / "server.rs", work / "client.rs"
-    server_rs.write_text(plain_server(t, port))
-    client_rs.write_text(plain_client(port))
+    # The server says it is bound on stdout (line-buffered in Rust, pipe or not).
+    server_rs.write_text(plain_program(SERVER_USES, kind.server_body('println!("listening");\n', t), port))
+    client_rs.write_text(plain_program(CLIENT_USES, CLIENT_BODY, port))
     server_bin, client_bin = work / "server", work / "client"
 
-    start = time.perf_counter()
+    begin = time.perf_counter()
     deadline = time.monotonic() + ROUND_TIMEOUT
-    compiles = [
-        subprocess.Popen(
-            ["rustc", *RUSTC_FLAGS, str(src), "-o", str(out)],
-            cwd=work,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        for src, out in ((server_rs, server_bin), (client_rs, client_bin))
-    ]
-    try:
-        for proc in compiles:
-            _, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
-            if proc.returncode != 0:
-                raise BenchError(f"rustc failed ({shlex.join(proc.args)}):\n{err.decode(errors='replace')}")
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"rustc took more than {ROUND_TIMEOUT:.0f} s")
-    finally:
-        for proc in compiles:
-            kill_group(proc)
+    compile_concurrently([(server_rs, server_bin), (client_rs, client_bin)], RUSTC_FLAGS, work, deadline)
 
-    server = subprocess.Popen(
-        [str(server_bin)], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    server = start([str(server_bin)], work)
     client = None
     try:
-        wait_ready_line(server, deadline)
-        client = subprocess.Popen(
-            [str(client_bin)], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        s_first = wait_ready_line(server, deadline)
+        client = start([str(client_bin)], work)
         try:
             c_out, c_err = client.communicate(timeout=max(0.1, deadline - time.monotonic()))
-            s_out, s_err = server.communicate(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             raise BenchError(f"the plain programs took more than {ROUND_TIMEOUT:.0f} s")
-        elapsed = time.perf_counter() - start
+        s_out, s_err = stop_server(server, kind.name == "loop", deadline)
+        elapsed = time.perf_counter() - begin
     finally:
         for proc in (server, client):
             if proc is not None:
                 kill_group(proc)
 
+    s_out = s_first + s_out
     want_c, want_s = client_output(t), f"got: {MESSAGE}\n"
     if client.returncode != 0 or c_out.decode(errors="replace") != want_c:
         raise BenchError(f"plain client: exit {client.returncode}, stdout {c_out!r}, "
                          f"expected {want_c!r}\n{c_err.decode(errors='replace')}")
-    if server.returncode != 0 or s_out.decode(errors="replace") != want_s:
+    # A looping server was killed: its status says nothing, its output does.
+    server_ok = kind.name == "loop" or server.returncode == 0
+    if not server_ok or s_out.decode(errors="replace") != want_s:
         raise BenchError(f"plain server: exit {server.returncode}, stdout {s_out!r}, "
                          f"expected {want_s!r}\n{s_err.decode(errors='replace')}")
     return elapsed
@@ -302,7 +271,7 @@ class Tmux:
             self.socket.unlink(missing_ok=True)
 
 
-def wait_screen(tmux: Tmux, want: str, timeout: float, what: str) -> float:
+def wait_screen(tmux: Tmux, kind: Kind, want: str, timeout: float, what: str) -> float:
     """Poll the screen until it shows `want`; the time it was first seen.
 
     A failing verdict or aula's exit is an error at once, with the screen."""
@@ -314,7 +283,7 @@ def wait_screen(tmux: Tmux, want: str, timeout: float, what: str) -> float:
             return seen
         if EXITED in screen:
             raise BenchError(f"{what}: aula ended; the screen:\n{screen.rstrip()}")
-        if FAILED in screen:
+        if kind.failed in screen:
             raise BenchError(f"{what}: the exercise did not pass; the screen:\n{screen.rstrip()}")
         if time.monotonic() > deadline:
             raise BenchError(f"{what}: `{want}` not on screen after {timeout:.0f} s; "
@@ -332,21 +301,89 @@ def save(lesson: Path, text: str) -> float:
     return start
 
 
-def aula_round(tmux: Tmux, lesson: Path, t: str, what: str) -> float:
+def aula_round(tmux: Tmux, kind: Kind, lesson: Path, t: str, what: str) -> float:
     """Save a new server cell; seconds until its pass verdict is on screen."""
-    if PASSED not in tmux.screen():
+    if kind.passed not in tmux.screen():
         raise BenchError(f"{what}: the previous verdict is not on screen:\n{tmux.screen().rstrip()}")
-    start = save(lesson, lesson_text(t))
+    begin = save(lesson, lesson_text(kind, t))
     # The pass verdict of the previous round is still on screen until aula
     # has read the change; a pass seen after `running` is this round's.  The
     # new text cannot come from the cache, and compiling it takes far longer
     # than one poll, so `running` cannot be missed.
-    wait_screen(tmux, RUNNING, ROUND_TIMEOUT, f"{what} (waiting for the run to start)")
-    return wait_screen(tmux, PASSED, ROUND_TIMEOUT, what) - start
+    wait_screen(tmux, kind, kind.running, ROUND_TIMEOUT, f"{what} (waiting for the run to start)")
+    return wait_screen(tmux, kind, kind.passed, ROUND_TIMEOUT, what) - begin
+
+
+def measure(kind: Kind, aula: Path, tmp: Path, token: str, rounds: int) -> dict[str, list[float]]:
+    """Start aula on a course of this kind's exercise and measure its rounds
+    (alternating aula and rustc); the counted times of each."""
+    course = tmp / kind.name / "course"
+    (course / "lessons").mkdir(parents=True)
+    lesson = course / "lessons" / "01-bench.md"
+    lesson.write_text(lesson_text(kind, tag(token, 0)))
+    tmux = Tmux(f"aula-watch-bench-{os.getpid()}-{kind.name}")
+    # The cache lives in the temp dir, neither reading nor filling the user's.
+    # LC_ALL and LC_MESSAGES would win over LANG: the screen must be English.
+    command = (
+        f"cd {shlex.quote(str(course))} && "
+        f"env -u LC_ALL -u LC_MESSAGES AULA_CACHE_DIR={shlex.quote(str(tmp / 'aula-cache'))} "
+        f"LANG=C.UTF-8 {shlex.quote(str(aula))}; "
+        f'echo "{EXITED} $?]"; sleep 3600'
+    )
+    times: dict[str, list[float]] = {"aula": [], "rustc": []}
+    print(f"{KIND_NAMES[kind.name]} (exercise {kind.exercise})", flush=True)
+    try:
+        begin = time.perf_counter()
+        tmux.start(command)
+        first = wait_screen(tmux, kind, kind.passed, FIRST_VERDICT_TIMEOUT, "first run") - begin
+        print(f"first verdict (cold start, contexts started)  {first:7.2f} s", flush=True)
+
+        # Round 0 warms what a first save still pays for once (the rustc and
+        # aula code paths and files in the page cache); it is not counted.
+        for r in range(0, rounds + 1):
+            t = tag(token, r + 1)
+            label = f"round {r}"
+            order = ("aula", "rustc") if r % 2 == 1 else ("rustc", "aula")
+            for which in order:
+                time.sleep(SETTLE)
+                if which == "aula":
+                    s = aula_round(tmux, kind, lesson, t, label)
+                    name = "aula save->verdict"
+                else:
+                    s = baseline(kind, t, tmp / kind.name / "plain" / f"round{r}")
+                    name = "rustc compile+run "
+                if r:
+                    times[which].append(s)
+                note = "" if r else "  (warm-up, not counted)"
+                print(f"{label}  {name} {s:7.2f} s{note}", flush=True)
+    finally:
+        tmux.kill()
+    return times
 
 
 # --------------------------------------------------------------------------
 # Report
+
+
+def report(results: dict[str, dict[str, list[float]]], rounds: int) -> None:
+    med = {kind: medians(times) for kind, times in results.items()}
+    kinds = list(results)
+    print()
+    print(f"Medians over {rounds} round(s), seconds (rustc = rustc {' '.join(RUSTC_FLAGS)}, "
+          f"server+client compiled in parallel, then run; a looping server is killed "
+          f"once its client is done)")
+    print("                     " + "".join(f"{KIND_NAMES[k]:>20}" for k in kinds))
+    print("  aula save->verdict " + "".join(f"{med[k]['aula']:20.2f}" for k in kinds))
+    print("  rustc compile+run  " + "".join(f"{med[k]['rustc']:20.2f}" for k in kinds))
+    print()
+    print("Target")
+    for k in kinds:
+        r = ratio(med[k]["aula"], med[k]["rustc"])
+        if r is None:
+            print(f"  save to verdict, {KIND_NAMES[k]}  n/a (rustc took no time)")
+            continue
+        print(f"  save to verdict, {KIND_NAMES[k]:<17}  aula_save_to_verdict / rustc_compile_and_run "
+              f"= {r:.2f}   target <= {TARGETS[k]}  {verdict(r, TARGETS[k])}")
 
 
 def main() -> int:
@@ -355,11 +392,17 @@ def main() -> int:
     ap.add_argument("--aula", type=Path, default=here.parent / "target" / "release" / "aula",
                     help="aula binary (default: ../target/release/aula from this script)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds of measurements (default 5)")
+    ap.add_argument("--kinds", default=",".join(KINDS),
+                    help="servers to measure: end, loop or end,loop (default end,loop)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and print its path")
     args = ap.parse_args()
 
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    try:
+        kinds = parse_kinds(args.kinds)
+    except ValueError as e:
+        ap.error(str(e))
     aula = args.aula.resolve()
     if not os.access(aula, os.X_OK):
         ap.error(f"aula binary not found or not executable: {aula}")
@@ -371,51 +414,17 @@ def main() -> int:
     cpus = os.cpu_count() or 1
     print(f"load average (1, 5, 15 min) at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
           f"on {cpus} CPU(s)")
-    if load[0] > 0.5 * cpus:
-        print("warning: the machine is busy; the figures will be noisy", file=sys.stderr)
+    if warning := busy_warning(load[0]):
+        print(warning, file=sys.stderr)
 
     tmp = Path(tempfile.mkdtemp(prefix="aula-watch-bench-"))
-    course = tmp / "course"
-    (course / "lessons").mkdir(parents=True)
-    lesson = course / "lessons" / "01-bench.md"
     # A token per run: even a kept cache folder could not know this code.
     token = secrets.token_hex(6)
-    lesson.write_text(lesson_text(tag(token, 0)))
-    tmux = Tmux(f"aula-watch-bench-{os.getpid()}")
-    # The cache lives in the temp dir, neither reading nor filling the user's.
-    # LC_ALL and LC_MESSAGES would win over LANG: the screen must be English.
-    command = (
-        f"cd {shlex.quote(str(course))} && "
-        f"env -u LC_ALL -u LC_MESSAGES AULA_CACHE_DIR={shlex.quote(str(tmp / 'aula-cache'))} "
-        f"LANG=C.UTF-8 {shlex.quote(str(aula))}; "
-        f'echo "{EXITED} $?]"; sleep 3600'
-    )
-    times: dict[str, list[float]] = {"aula": [], "rustc": []}
+    results: dict[str, dict[str, list[float]]] = {}
     failed = False
     try:
-        start = time.perf_counter()
-        tmux.start(command)
-        first = wait_screen(tmux, PASSED, FIRST_VERDICT_TIMEOUT, "first run") - start
-        print(f"first verdict (cold start, contexts started)  {first:7.2f} s", flush=True)
-
-        # Round 0 warms what a first save still pays for once (the rustc and
-        # aula code paths and files in the page cache); it is not counted.
-        for r in range(0, args.rounds + 1):
-            t = tag(token, r + 1)
-            label = f"round {r}"
-            order = ("aula", "rustc") if r % 2 == 1 else ("rustc", "aula")
-            for which in order:
-                time.sleep(SETTLE)
-                if which == "aula":
-                    s = aula_round(tmux, lesson, t, label)
-                    name = "aula save->verdict"
-                else:
-                    s = baseline(t, tmp / "plain" / f"round{r}")
-                    name = "rustc compile+run "
-                if r:
-                    times[which].append(s)
-                note = "" if r else "  (warm-up, not counted)"
-                print(f"{label}  {name} {s:7.2f} s{note}", flush=True)
+        for k in kinds:
+            results[k] = measure(EXERCISES[k], aula, tmp, token, args.rounds)
     except BenchError as e:
         failed = True
         print(f"\nFAILED: {e}", file=sys.stderr)
@@ -423,7 +432,6 @@ def main() -> int:
         failed = True
         print("\ninterrupted", file=sys.stderr)
     finally:
-        tmux.kill()
         if args.keep:
             print(f"\ntemp dir kept: {tmp}")
         else:
@@ -431,23 +439,8 @@ def main() -> int:
     if failed:
         return 1
 
-    med = {m: statistics.median(v) for m, v in times.items()}
-    ratio = med["aula"] / med["rustc"] if med["rustc"] > 0 else None
-    load_end = os.getloadavg()[0]
-    print()
-    print(f"Medians over {args.rounds} round(s), seconds (rustc = rustc {' '.join(RUSTC_FLAGS)}, "
-          f"server+client compiled in parallel, then run)")
-    print(f"  aula save->verdict   {med['aula']:7.2f}")
-    print(f"  rustc compile+run    {med['rustc']:7.2f}")
-    print()
-    print("Target")
-    if ratio is None:
-        print("  save to verdict  n/a (rustc took no time)")
-    else:
-        ok = "OK" if ratio <= TARGET_RATIO else "MISSED"
-        print(f"  save to verdict  aula_save_to_verdict / rustc_compile_and_run = {ratio:.2f}"
-              f"   target <= {TARGET_RATIO}  {ok}")
-    print(f"load average (1 min) at the end: {load_end:.2f}")
+    report(results, args.rounds)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
 
