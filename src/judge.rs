@@ -172,13 +172,15 @@ pub fn exercise(
         .iter()
         .map(|(o, role)| {
             let kept = *role == Role::Server && obs.server_kept_running;
-            // Under --trace the server has a port of its own.
-            let placeholders = match (role, obs.server_port) {
-                (Role::Server, Some(port)) => Placeholders {
-                    port: Some(port),
-                    ..placeholders
-                },
-                _ => placeholders,
+            // Behind a relay the server has a port of its own, and so does
+            // a client with faults on the wire.
+            let port = match (role, obs.server_port) {
+                (Role::Server, Some(port)) => port,
+                _ => o.port.unwrap_or(obs.port),
+            };
+            let placeholders = Placeholders {
+                port: Some(port),
+                ..placeholders
             };
             exercise_cell(lesson, o, *role, placeholders, bounds, ex.timeout, kept)
         })

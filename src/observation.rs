@@ -96,6 +96,10 @@ pub struct CellObservation {
     /// Faults of the plain cells replayed before it.
     pub replay_faults: Vec<Fault>,
     pub duration: Duration,
+    /// The port it was given, where that is not the exercise's `PORT`: a
+    /// client with faults on the wire reaches the server through a relay
+    /// port of its own.
+    pub port: Option<u16>,
 }
 
 impl CellObservation {
@@ -111,6 +115,7 @@ impl CellObservation {
             faults: Vec::new(),
             replay_faults: Vec::new(),
             duration: Duration::ZERO,
+            port: None,
         }
     }
 }
@@ -149,6 +154,10 @@ pub struct Chunk {
     pub from: Side,
     pub offset: u64,
     pub data: Vec<u8>,
+    /// When the relay passed it on, in microseconds since the Unix epoch:
+    /// for captures (`--pcap`), never compared.
+    #[serde(default)]
+    pub at_us: u64,
 }
 
 /// One connection (TCP) or one client address (UDP) through the relay.
@@ -158,6 +167,10 @@ pub struct Connection {
     pub protocol: String,
     /// The client's address, as the server would have seen it.
     pub client: String,
+    /// The address the client reached (`HOST` and `PORT` as it was given
+    /// them): the server's, as the client saw it.
+    #[serde(default)]
+    pub server: String,
     /// In the order they went, the first bytes of each direction.
     pub chunks: Vec<Chunk>,
     /// Bytes the client sent, and the server, in all.

@@ -558,7 +558,8 @@ impl Group {
         }
     }
 
-    fn members(&self) -> Vec<i32> {
+    /// The processes in the group now.
+    pub fn members(&self) -> Vec<i32> {
         members_of(&self.dir)
     }
 

@@ -168,6 +168,20 @@ impl Running {
             && !self.capture.waiting()
     }
 
+    /// The processes the cell runs as now (see [`super::idle`]).
+    fn processes(&self) -> Vec<i32> {
+        match &self.exec {
+            Exec::Evcxr { killer, .. } => killer.processes(),
+            Exec::Native { child, group, .. } => match group {
+                Some(group) => group.members(),
+                None => {
+                    let pid = child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32;
+                    super::idle::with_descendants(pid)
+                }
+            },
+        }
+    }
+
     fn kill(&self) {
         match &self.exec {
             Exec::Evcxr { killer, .. } => killer.kill(),
@@ -272,6 +286,7 @@ impl Running {
             faults: self.capture.faults(),
             replay_faults: self.capture.replay_faults(),
             duration: self.begun.elapsed(),
+            port: None,
         };
         (kernel, observation)
     }
@@ -324,9 +339,116 @@ fn cell_code(
     map
 }
 
+/// How long a server must be seen only waiting, with nothing written
+/// meanwhile, before it is stopped early: long enough that a thread between
+/// two calls (back from `accept`, about to print) is seen doing so.
+const IDLE_SETTLE: Duration = Duration::from_millis(15);
+
+/// Gives the server its grace time to end by itself. A server seen only
+/// waiting for a new client on its port (`tables`, when it bound one) twice,
+/// [`IDLE_SETTLE`] apart, is not waited for: LESSON-FORMAT 1.2 makes the
+/// grace a most. The caller then stops it, as after the whole grace.
+fn wait_for_end_or_idle(server: &Running, tables: Option<(&ports::Tables, u16)>, grace: Duration) {
+    let grace_end = Instant::now() + grace;
+    // When the server was first seen waiting, and what it had written then.
+    let mut waiting: Option<(Instant, u64)> = None;
+    while !server.is_finished() && Instant::now() < grace_end {
+        if let Some((tables, port)) = tables {
+            let written = server.capture.stdout_bytes();
+            if super::idle::only_waiting(&server.processes(), tables, port) {
+                match waiting {
+                    Some((since, then)) if then == written => {
+                        if since.elapsed() >= IDLE_SETTLE {
+                            return;
+                        }
+                    }
+                    _ => waiting = Some((Instant::now(), written)),
+                }
+            } else {
+                waiting = None;
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// How many times an exercise is run again on a new port when its server
 /// could not bind because something outside aula took the port meanwhile.
 const PORT_TRIES: usize = 3;
+
+/// The ports of one run of an exercise: what each cell is given.
+struct Ports {
+    /// What the clients without faults are given: `PORT` in reports.
+    port: u16,
+    /// The server's: `port` itself, unless a relay stands between.
+    server: u16,
+    /// Each client's, by position.
+    clients: Vec<u16>,
+    /// The relay's routes, when one stands between clients and server:
+    /// under `--trace`, or for a client with faults on the wire.
+    routes: Vec<super::relay::Route>,
+    /// Held until the run ends, so no other run is handed these ports.
+    _leases: Vec<ports::Lease>,
+}
+
+impl Ports {
+    fn allocate(lesson: &Lesson, ex: &Exercise, trace: bool) -> Result<Ports> {
+        use super::relay::Route;
+        let lease = ports::allocate()?;
+        let port = lease.port;
+        let mut leases = vec![lease];
+        let faulted = ex
+            .clients
+            .iter()
+            .any(|&c| !lesson.cell(c).wire().is_empty());
+        if !trace && !faulted {
+            return Ok(Ports {
+                port,
+                server: port,
+                clients: vec![port; ex.clients.len()],
+                routes: Vec::new(),
+                _leases: leases,
+            });
+        }
+        let server = ports::allocate()?;
+        let mut routes = vec![Route {
+            listen: port,
+            faults: Vec::new(),
+        }];
+        let mut clients = Vec::new();
+        for &c in &ex.clients {
+            let wire = lesson.cell(c).wire();
+            if wire.is_empty() {
+                clients.push(port);
+                continue;
+            }
+            let own = ports::allocate()?;
+            routes.push(Route {
+                listen: own.port,
+                faults: wire.to_vec(),
+            });
+            clients.push(own.port);
+            leases.push(own);
+        }
+        let server_port = server.port;
+        leases.push(server);
+        Ok(Ports {
+            port,
+            server: server_port,
+            clients,
+            routes,
+            _leases: leases,
+        })
+    }
+
+    /// The port the cell at `index` of the lesson is given.
+    fn of(&self, ex: &Exercise, index: usize) -> u16 {
+        match ex.clients.iter().position(|&c| c == index) {
+            Some(pos) => self.clients[pos],
+            None => self.server,
+        }
+    }
+}
 
 /// Runs an exercise; `None` when the run was cancelled.
 pub fn run(
@@ -339,26 +461,17 @@ pub fn run(
     cancel: &Cancel,
 ) -> Result<Option<ExerciseObservation>> {
     for attempt_no in 1..=PORT_TRIES {
-        let lease = ports::allocate()?;
-        // Under --trace, clients get the relay's port and the server its own.
-        let server_lease = match engine.options.trace {
-            true => Some(ports::allocate()?),
-            false => None,
-        };
-        let ports = (
-            lease.port,
-            server_lease.as_ref().map_or(lease.port, |l| l.port),
-        );
-        let Some(obs) = attempt(
+        let ports = Ports::allocate(lesson, ex, engine.options.trace)?;
+        let setting = Setting {
             engine,
-            lane,
+            lane: engine.lane(lane),
             lesson,
             ex,
-            (replayable, natives),
-            ports,
-            cancel,
-        )?
-        else {
+            replayable,
+            natives,
+            ports: &ports,
+        };
+        let Some(obs) = attempt(&setting, cancel)? else {
             return Ok(None);
         };
         if attempt_no == PORT_TRIES || !port_was_taken(&obs.server) || obs.bound {
@@ -376,192 +489,166 @@ fn port_was_taken(server: &CellObservation) -> bool {
     server.faults.iter().any(|f| says(&f.message)) || says(&server.stderr)
 }
 
-/// One run of the exercise on `port`. `None` when cancelled.
-fn attempt(
-    engine: &Engine,
-    lane: usize,
-    lesson: &Lesson,
-    ex: &Exercise,
-    (replayable, natives): (&[Replay], &Natives),
-    (port, server_port): (u16, u16),
-    cancel: &Cancel,
-) -> Result<Option<ExerciseObservation>> {
-    let opts = &engine.options;
-    let lane = engine.lane(lane);
-    let mut relay = match server_port != port {
-        true => Some(super::relay::Relay::start(
+/// What one run of an exercise is made of, and how its cells start.
+struct Setting<'a> {
+    engine: &'a Engine,
+    lane: &'a super::Lane,
+    lesson: &'a Lesson,
+    ex: &'a Exercise,
+    replayable: &'a [Replay],
+    natives: &'a Natives,
+    ports: &'a Ports,
+}
+
+impl Setting<'_> {
+    fn name(&self, index: usize) -> String {
+        match index == self.ex.server {
+            true => format!("{}-server", self.ex.id),
+            false => format!("{}-client", self.ex.id),
+        }
+    }
+
+    /// Starts the cell at `index`: a Python peer, a reference's compiled
+    /// half where there is one, or else in a context (the spare one, reset,
+    /// when there is one). `gate`: it waits until told to go.
+    fn start(
+        &self,
+        index: usize,
+        gate: bool,
+        panic: bool,
+        spare: &mut Vec<Kernel>,
+    ) -> Result<Running> {
+        let (engine, opts) = (self.engine, &self.engine.options);
+        let netns = self.lane.netns.as_deref();
+        let port = self.ports.of(self.ex, index);
+        let host = &opts.host;
+        if self.lesson.cell(index).lang == Lang::Python {
+            let (capture, confine, procs) = engine.confined_capture(&self.name(index))?;
+            let command = peer::python_command(
+                &self.lesson.cell(index).code,
+                capture.dir(),
+                (host, port, gate),
+                confine.as_deref(),
+            )?;
+            return Running::start_process(command, index, capture, opts.limits, netns, procs);
+        }
+        if let Some(bin) = self.natives.get(index).filter(|_| !panic) {
+            let capture = Capture::create(engine.native_capture_dir(&self.name(index)))?;
+            let mut command = std::process::Command::new(bin);
+            command
+                .arg(capture.dir_str())
+                .arg(host)
+                .arg(port.to_string())
+                .arg(if gate { "1" } else { "0" });
+            return Running::start_process(command, index, capture, opts.limits, netns, None);
+        }
+        let kernel = match spare.pop() {
+            Some(mut k) => {
+                k.reset()?;
+                k
+            }
+            None => self.lane.pool.take()?,
+        };
+        let capture = engine.new_capture(&kernel, &self.name(index))?;
+        let map = cell_code(
+            self.lesson,
+            self.replayable,
+            index,
+            &capture,
+            gate,
+            host,
             port,
-            server_port,
+        );
+        Ok(Running::start(kernel, index, capture, map, panic))
+    }
+}
+
+/// The clients of a run: which are running, which have ended, and when the
+/// next may start. Sequential exercises run one client at a time; a
+/// `concurrent` one starts them all, and opens their gates together.
+struct Clients {
+    running: Vec<(usize, Running)>,
+    ended: Vec<Option<CellObservation>>,
+    next: usize,
+    /// Some client cannot be judged: the others are stopped, none started.
+    fatal: bool,
+    /// The gates are open (concurrent), or the first one is (sequential).
+    gates_open: bool,
+    /// A later client's compile, which does not count against the clock.
+    compiling: bool,
+}
+
+impl Clients {
+    fn all(&mut self) -> impl Iterator<Item = &mut Running> {
+        self.running.iter_mut().map(|(_, r)| r)
+    }
+
+    fn done(&self) -> bool {
+        self.running.is_empty() && (self.fatal || self.next == self.ended.len())
+    }
+}
+
+/// One run of the exercise on its ports. `None` when cancelled.
+fn attempt(setting: &Setting, cancel: &Cancel) -> Result<Option<ExerciseObservation>> {
+    let Setting {
+        engine, lane, ex, ..
+    } = *setting;
+    let opts = &engine.options;
+    let ports = setting.ports;
+    let mut relay = match ports.routes.is_empty() {
+        false => Some(super::relay::Relay::start(
+            ports.routes.clone(),
+            ports.server,
             &engine.native_capture_dir(&format!("{}-relay", ex.id)),
             lane.netns.as_deref(),
         )?),
-        false => None,
+        true => None,
     };
-    let host = opts.host.clone();
     let inject = std::env::var(PANIC_INJECTION_ENV).is_ok_and(|id| id == ex.id);
 
-    let name = |index: usize| {
-        if index == ex.server {
-            format!("{}-server", ex.id)
-        } else {
-            format!("{}-client", ex.id)
-        }
+    let mut spare: Vec<Kernel> = Vec::new();
+    let mut server = setting.start(ex.server, false, inject, &mut spare)?;
+    let mut clients = Clients {
+        running: Vec::new(),
+        ended: vec![None; ex.clients.len()],
+        next: 0,
+        fatal: false,
+        gates_open: false,
+        compiling: false,
     };
-    let port_of = |index: usize| {
-        if index == ex.server {
-            server_port
-        } else {
-            port
-        }
+    // The first client, or all of them, compile beside the server and wait
+    // at their gates.
+    let first = if ex.concurrent { ex.clients.len() } else { 1 };
+    while clients.next < first {
+        let r = setting.start(ex.clients[clients.next], true, false, &mut spare)?;
+        clients.running.push((clients.next, r));
+        clients.next += 1;
+    }
+    let mut clock = Clock {
+        deadline: None,
+        bound: false,
+        timed_out: false,
+        cancelled: false,
     };
-    let start_cell = |kernel, index: usize, gate, panic| -> Result<Running> {
-        let port = port_of(index);
-        let capture = engine.new_capture(&kernel, &name(index))?;
-        let map = cell_code(lesson, replayable, index, &capture, gate, &host, port);
-        Ok(Running::start(kernel, index, capture, map, panic))
-    };
-    // A reference's compiled half where there is one; otherwise a context,
-    // the spare one (reset) when there is one.
-    let start =
-        |index: usize, gate: bool, panic: bool, spare: &mut Option<Kernel>| -> Result<Running> {
-            let netns = lane.netns.as_deref();
-            if lesson.cell(index).lang == Lang::Python {
-                let (capture, confine, procs) = engine.confined_capture(&name(index))?;
-                let command = peer::python_command(
-                    &lesson.cell(index).code,
-                    capture.dir(),
-                    (&host, port_of(index), gate),
-                    confine.as_deref(),
-                )?;
-                return Running::start_process(command, index, capture, opts.limits, netns, procs);
-            }
-            if let Some(bin) = natives.get(index).filter(|_| !panic) {
-                let capture = Capture::create(engine.native_capture_dir(&name(index)))?;
-                let mut command = std::process::Command::new(bin);
-                command
-                    .arg(capture.dir_str())
-                    .arg(&host)
-                    .arg(port_of(index).to_string())
-                    .arg(if gate { "1" } else { "0" });
-                return Running::start_process(command, index, capture, opts.limits, netns, None);
-            }
-            let kernel = match spare.take() {
-                Some(mut k) => {
-                    k.reset()?;
-                    k
-                }
-                None => lane.pool.take()?,
-            };
-            start_cell(kernel, index, gate, panic)
-        };
-
-    let mut spare: Option<Kernel> = None;
-    let mut server = start(ex.server, false, inject, &mut spare)?;
-    let mut client = Some(start(ex.clients[0], true, false, &mut spare)?);
-    let mut next_client = 1;
-    let mut clients: Vec<CellObservation> = Vec::new();
-    let mut deadline: Option<Instant> = None;
-    let mut bound = false;
-    let mut timed_out = false;
-    // A later client's compile does not count against the exercise's clock.
-    let mut client_compiling = false;
-    let compile_limit = opts.compile_limit;
-
     // Every pass either waits POLL or ends the loop; each branch that ends it
     // is reached by the deadline at the latest.
-    let mut cancelled = false;
-    loop {
-        let now = Instant::now();
-        if cancel.is_cancelled() {
-            cancelled = true;
-            server.stop_compiling(Stop::Cleanup);
-            if let Some(c) = client.as_mut() {
-                c.stop_compiling(Stop::Cleanup);
-            }
-        }
-        if deadline.is_none() && server.capture.started() {
-            deadline = Some(now + ex.timeout);
-        }
-        if client_compiling
-            && let Some(c) = &client
-            && c.capture.started()
-        {
-            client_compiling = false;
-            if let Some(d) = deadline.as_mut() {
-                *d += c.begun.elapsed();
-            }
-        }
-        // A server binds from its cell's code on, never while it compiles.
-        if !bound && server.capture.started() && lane.tables.is_bound(server_port) {
-            bound = true;
-            if let Some(r) = relay.as_mut() {
-                r.listen()?;
-            }
-            if let Some(c) = &client {
-                c.capture.open_gate();
-            }
-        }
-        for r in std::iter::once(&mut server).chain(client.as_mut()) {
-            if r.capture.stdout_bytes() > opts.output_cap as u64 {
-                r.stop(Stop::Flood);
-            }
-        }
-        // A cell still compiling at the compile limit: its compiler is
-        // stopped, and the cell says so.
-        for r in std::iter::once(&mut server).chain(client.as_mut()) {
-            if r.compiling() && r.begun + compile_limit < now {
-                timed_out = true;
-                r.stop_compiling(Stop::CompileDeadline);
-            }
-        }
-        if deadline.is_some_and(|d| now > d && !client_compiling) {
-            timed_out = true;
-            let mut both: Vec<&mut Running> = std::iter::once(&mut server)
-                .chain(client.as_mut())
-                .collect();
-            stop_together(&mut both, Stop::Deadline);
-        }
-        // The server ended before any client could use it, or never started.
-        if server.is_finished()
-            && !bound
-            && let Some(c) = client.as_mut()
-        {
-            c.stop(Stop::Cleanup);
-        }
-        if client.as_ref().is_some_and(Running::is_finished) {
-            let c = client.take().expect("client present");
-            let in_context = matches!(c.exec, Exec::Evcxr { .. });
-            let (kernel, observed) = c.join(opts.output_cap);
-            let fatal = matches!(
-                observed.ending,
-                Ending::DoesNotCompile(_) | Ending::RunnerFailed(_)
-            ) || observed.stopped.is_some()
-                || !bound
-                || cancelled;
-            clients.push(observed);
-            let last = next_client == ex.clients.len();
-            let lost = kernel.is_none() && in_context;
-            if let Some(k) = kernel {
-                spare = Some(k);
-            }
-            if fatal || timed_out || last || lost {
-                break;
-            }
-            // Each client in a context of its own: a fresh child, so
-            // nothing the previous client left running remains.
-            client = Some(start(ex.clients[next_client], false, false, &mut spare)?);
-            client_compiling = true;
-            next_client += 1;
+    while !clients.done() {
+        watch(
+            setting,
+            &mut clock,
+            &mut server,
+            &mut clients,
+            relay.as_mut(),
+            cancel,
+        )?;
+        if collect(setting, &clock, &mut clients, &mut spare)? {
             continue;
         }
         std::thread::sleep(POLL);
     }
 
-    // Give the server its grace time to end by itself, then stop it.
-    let grace_end = Instant::now() + opts.grace;
-    while !server.is_finished() && Instant::now() < grace_end {
-        std::thread::sleep(POLL);
-    }
+    let tables = (&lane.tables, ports.server);
+    wait_for_end_or_idle(&server, clock.bound.then_some(tables), opts.grace);
     let server_kept_running = !server.is_finished();
     server.stop(Stop::Cleanup);
     let (server_kernel, server_observed) = server.join(opts.output_cap);
@@ -572,23 +659,173 @@ fn attempt(
         k.killer().kill_all();
         lane.pool.give_back(k);
     }
-    if cancelled {
+    if clock.cancelled {
         return Ok(None);
     }
-    clients.extend(
-        ex.clients[clients.len()..]
-            .iter()
-            .map(|&i| CellObservation::not_run(i)),
-    );
+    let clients: Vec<CellObservation> = clients
+        .ended
+        .into_iter()
+        .zip(&ex.clients)
+        .map(|(o, &i)| o.unwrap_or_else(|| CellObservation::not_run(i)))
+        .collect();
+    let wire = relay.map(super::relay::Relay::finish);
     Ok(Some(ExerciseObservation {
         server: server_observed,
         clients,
-        bound,
-        timed_out,
+        bound: clock.bound,
+        timed_out: clock.timed_out,
         server_kept_running,
-        port,
-        host,
-        server_port: relay.is_some().then_some(server_port),
-        wire: relay.map(super::relay::Relay::finish),
+        port: ports.port,
+        host: opts.host.clone(),
+        server_port: (ports.server != ports.port).then_some(ports.server),
+        wire: wire.filter(|_| opts.trace),
     }))
+}
+
+/// What the run has seen of time and the server.
+struct Clock {
+    deadline: Option<Instant>,
+    bound: bool,
+    timed_out: bool,
+    cancelled: bool,
+}
+
+/// One look at everything running: cancellation, the server binding (the
+/// gates open), output sizes, the compile limit and the deadline. Does all
+/// the stopping.
+fn watch(
+    setting: &Setting,
+    clock: &mut Clock,
+    server: &mut Running,
+    clients: &mut Clients,
+    relay: Option<&mut super::relay::Relay>,
+    cancel: &Cancel,
+) -> Result<()> {
+    let (ex, opts) = (setting.ex, &setting.engine.options);
+    let now = Instant::now();
+    if cancel.is_cancelled() {
+        clock.cancelled = true;
+        server.stop_compiling(Stop::Cleanup);
+        clients.all().for_each(|c| c.stop_compiling(Stop::Cleanup));
+    }
+    if clock.deadline.is_none() && server.capture.started() {
+        clock.deadline = Some(now + ex.timeout);
+    }
+    // A later client's compile does not count against the exercise's clock.
+    if clients.compiling
+        && let Some((_, c)) = clients.running.first()
+        && c.capture.started()
+    {
+        clients.compiling = false;
+        if let Some(d) = clock.deadline.as_mut() {
+            *d += c.begun.elapsed();
+        }
+    }
+    // A server binds from its cell's code on, never while it compiles.
+    if !clock.bound
+        && server.capture.started()
+        && setting.lane.tables.is_bound(setting.ports.server)
+    {
+        clock.bound = true;
+        if let Some(r) = relay {
+            r.listen()?;
+        }
+    }
+    open_gates(clock, clients, ex);
+    for r in std::iter::once(&mut *server).chain(clients.all()) {
+        if r.capture.stdout_bytes() > opts.output_cap as u64 {
+            r.stop(Stop::Flood);
+        }
+        // A cell still compiling at the compile limit: its compiler is
+        // stopped, and the cell says so.
+        if r.compiling() && r.begun + opts.compile_limit < now {
+            clock.timed_out = true;
+            r.stop_compiling(Stop::CompileDeadline);
+        }
+    }
+    // Clients of a concurrent exercise still compiling, with the server
+    // ready, are bounded by the compile limit, not the exercise's clock.
+    let compiling = clients.compiling || (ex.concurrent && clock.bound && !clients.gates_open);
+    if clock.deadline.is_some_and(|d| now > d && !compiling) {
+        clock.timed_out = true;
+        let mut all: Vec<&mut Running> = std::iter::once(server).chain(clients.all()).collect();
+        stop_together(&mut all, Stop::Deadline);
+    } else if server.is_finished() && !clock.bound {
+        // The server ended before any client could use it, or never started.
+        clients.all().for_each(|c| c.stop(Stop::Cleanup));
+    }
+    Ok(())
+}
+
+/// Once the server is bound, the clients waiting at their gates go: the
+/// one of a sequential exercise at once; those of a concurrent one
+/// together, once every one of them has compiled (or failed to), with the
+/// exercise's whole time from then on.
+fn open_gates(clock: &mut Clock, clients: &mut Clients, ex: &Exercise) {
+    if !clock.bound || clients.gates_open {
+        return;
+    }
+    let ready = |c: &Running| c.capture.waiting() || c.is_finished();
+    if ex.concurrent && !clients.running.iter().all(|(_, c)| ready(c)) {
+        return;
+    }
+    clients.gates_open = true;
+    for (_, c) in &clients.running {
+        c.capture.open_gate();
+    }
+    if ex.concurrent {
+        let full = Instant::now() + ex.timeout;
+        clock.deadline = Some(clock.deadline.map_or(full, |d| d.max(full)));
+    }
+}
+
+/// Joins every client that has ended; starts the next one of a sequential
+/// exercise; after a client that cannot be judged (it did not compile, was
+/// stopped, or the server was never bound), stops the rest. `true` when it
+/// started a client, so the caller looks again at once.
+fn collect(
+    setting: &Setting,
+    clock: &Clock,
+    clients: &mut Clients,
+    spare: &mut Vec<Kernel>,
+) -> Result<bool> {
+    let opts = &setting.engine.options;
+    let mut at = 0;
+    while at < clients.running.len() {
+        if !clients.running[at].1.is_finished() {
+            at += 1;
+            continue;
+        }
+        let (pos, c) = clients.running.remove(at);
+        let in_context = matches!(c.exec, Exec::Evcxr { .. });
+        let (kernel, mut observed) = c.join(opts.output_cap);
+        let port = setting.ports.clients[pos];
+        observed.port = (port != setting.ports.port).then_some(port);
+        let fatal = matches!(
+            observed.ending,
+            Ending::DoesNotCompile(_) | Ending::RunnerFailed(_)
+        ) || observed.stopped.is_some()
+            || !clock.bound
+            || clock.cancelled
+            || clock.timed_out
+            || (kernel.is_none() && in_context);
+        clients.ended[pos] = Some(observed);
+        spare.extend(kernel);
+        if fatal && !clients.fatal {
+            clients.fatal = true;
+            clients.all().for_each(|c| c.stop(Stop::Cleanup));
+        }
+    }
+    let sequential_next = clients.running.is_empty() && !clients.fatal && !clients.done();
+    if sequential_next {
+        // Each client in a context of its own: a fresh child, so nothing
+        // the previous client left running remains.
+        let index = setting.ex.clients[clients.next];
+        let r = setting.start(index, false, false, spare)?;
+        clients.running.push((clients.next, r));
+        clients.next += 1;
+        clients.compiling = true;
+        return Ok(true);
+    }
+    Ok(false)
 }

@@ -104,6 +104,15 @@ impl Killer {
         }
     }
 
+    /// The processes the child runs as now: its pids group's, or the child
+    /// and its descendants where there is no group.
+    pub fn processes(&self) -> Vec<i32> {
+        match &self.group {
+            Some(group) => group.members(),
+            None => super::idle::with_descendants(self.pid()),
+        }
+    }
+
     /// Like [`Killer::kill`], and returns once nothing the context started
     /// is left: before the context serves anything else.
     pub fn kill_all(&self) {

@@ -7,6 +7,7 @@ mod builder;
 pub mod capture;
 pub mod confine;
 mod exercise;
+mod idle;
 pub mod kernel;
 pub mod lifecycle;
 pub mod native;

@@ -171,9 +171,103 @@ impl Tables {
         }
         proc_bound(port, self.proc_pid)
     }
+
+    /// The TCP connections a server at `port` holds open (established, or
+    /// closed by the peer but not yet by the server, or still being
+    /// accepted), with the bytes each has received that the server has not
+    /// read yet. `None` when neither way of asking answers: the caller
+    /// must then assume the worst.
+    pub fn open_connections(&self, port: u16) -> Option<Vec<Open>> {
+        if let Some(diag) = &self.socket {
+            let mut diag = diag.lock().unwrap_or_else(|e| e.into_inner());
+            if let Ok(found) = diag.open(port) {
+                return Some(found);
+            }
+        }
+        proc_open(port, self.proc_pid)
+    }
+}
+
+impl Tables {
+    /// Bytes the server's end of one TCP connection (at `server`, from
+    /// `client`) has received and not read yet; `None` if no such
+    /// connection is known. An exact lookup, not a walk of the table: a
+    /// relay asks it after each piece it sends.
+    pub fn unread(&self, server: SocketAddr, client: SocketAddr) -> Option<u32> {
+        if let Some(diag) = &self.socket {
+            let mut diag = diag.lock().unwrap_or_else(|e| e.into_inner());
+            if let Ok(found) = diag.one(server, client) {
+                return found;
+            }
+        }
+        let tables = match self.proc_pid {
+            None => [procfs::net::tcp(), procfs::net::tcp6()],
+            Some(pid) => {
+                let p = procfs::process::Process::new(pid).ok()?;
+                [p.tcp(), p.tcp6()]
+            }
+        };
+        tables
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.local_address == server && e.remote_address == client)
+            .map(|e| e.rx_queue)
+    }
+}
+
+/// One connection a server holds open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Open {
+    /// The other end's address: which client (or relay) it is.
+    pub peer: SocketAddr,
+    /// Bytes received that the server has not read yet.
+    pub unread: u32,
 }
 
 impl Diag {
+    fn open(&mut self, port: u16) -> std::io::Result<Vec<Open>> {
+        use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+        use netlink_packet_sock_diag::inet::StateFlags;
+        let states = StateFlags::ESTABLISHED | StateFlags::SYN_RECV | StateFlags::CLOSE_WAIT;
+        let mut found = Vec::new();
+        for family in [AF_INET, AF_INET6] {
+            for seen in self.dump(family, IPPROTO_TCP, states.clone())? {
+                if seen.local.port() == port {
+                    found.push(Open {
+                        peer: seen.remote,
+                        unread: seen.unread,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The server's end of one connection, looked up by its addresses:
+    /// `Ok(None)` when the kernel has no such socket.
+    fn one(&mut self, server: SocketAddr, client: SocketAddr) -> std::io::Result<Option<u32>> {
+        use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+        use netlink_packet_sock_diag::inet::{SocketId, StateFlags};
+        let family = if server.is_ipv4() { AF_INET } else { AF_INET6 };
+        let id = SocketId {
+            source_port: server.port(),
+            destination_port: client.port(),
+            source_address: server.ip(),
+            destination_address: client.ip(),
+            interface_id: 0,
+            // INET_DIAG_NOCOOKIE: any socket with these addresses.
+            cookie: [0xff; 8],
+        };
+        match self.ask(family, IPPROTO_TCP, StateFlags::all(), Some(id)) {
+            // The kernel's lookup falls back to the listener of the
+            // server's port: that is not the connection asked about.
+            Ok(found) => Ok(found.iter().find(|s| s.remote == client).map(|s| s.unread)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn bound(&mut self, port: u16) -> std::io::Result<Vec<(bool, SocketAddr)>> {
         use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
         use netlink_packet_sock_diag::inet::StateFlags;
@@ -184,9 +278,9 @@ impl Diag {
             (false, IPPROTO_UDP, StateFlags::all()),
         ] {
             for family in [AF_INET, AF_INET6] {
-                for addr in self.dump(family, protocol, states.clone())? {
-                    if addr.port() == port {
-                        found.push((tcp, addr));
+                for seen in self.dump(family, protocol, states.clone())? {
+                    if seen.local.port() == port {
+                        found.push((tcp, seen.local));
                     }
                 }
             }
@@ -194,13 +288,25 @@ impl Diag {
         Ok(found)
     }
 
-    /// The local addresses of one table's sockets in `states`.
+    /// One table's sockets in `states`.
     fn dump(
         &mut self,
         family: u8,
         protocol: u8,
         states: netlink_packet_sock_diag::inet::StateFlags,
-    ) -> std::io::Result<Vec<SocketAddr>> {
+    ) -> std::io::Result<Vec<Seen>> {
+        self.ask(family, protocol, states, None)
+    }
+
+    /// A dump of one table's sockets in `states`, or with `one`, the
+    /// socket of those addresses only.
+    fn ask(
+        &mut self,
+        family: u8,
+        protocol: u8,
+        states: netlink_packet_sock_diag::inet::StateFlags,
+        one: Option<netlink_packet_sock_diag::inet::SocketId>,
+    ) -> std::io::Result<Vec<Seen>> {
         use netlink_packet_core::{
             NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
         };
@@ -211,12 +317,17 @@ impl Diag {
 
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        header.sequence_number = self.sequence;
-        let socket_id = if family == AF_INET {
-            SocketId::new_v4()
+        let dump = one.is_none();
+        header.flags = if dump {
+            NLM_F_REQUEST | NLM_F_DUMP
         } else {
-            SocketId::new_v6()
+            NLM_F_REQUEST
+        };
+        header.sequence_number = self.sequence;
+        let socket_id = match one {
+            Some(id) => id,
+            None if family == AF_INET => SocketId::new_v4(),
+            None => SocketId::new_v6(),
         };
         let mut request = NetlinkMessage::new(
             header,
@@ -253,11 +364,22 @@ impl Diag {
                 match message.payload {
                     NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) if ours => {
                         let id = &r.header.socket_id;
-                        found.push(SocketAddr::new(id.source_address, id.source_port));
+                        found.push(Seen {
+                            local: SocketAddr::new(id.source_address, id.source_port),
+                            remote: SocketAddr::new(id.destination_address, id.destination_port),
+                            unread: r.header.recv_queue,
+                        });
+                        // An exact lookup has one answer and no `Done`.
+                        if !dump {
+                            return Ok(found);
+                        }
                     }
                     NetlinkPayload::Done(_) if ours => return Ok(found),
                     NetlinkPayload::Error(e) if ours => {
-                        return Err(invalid(format!("netlink: {e:?}")));
+                        return Err(match e.code {
+                            Some(code) => std::io::Error::from_raw_os_error(-code.get()),
+                            None => invalid(format!("netlink: {e:?}")),
+                        });
                     }
                     _ => {}
                 }
@@ -268,6 +390,43 @@ impl Diag {
             }
         }
     }
+}
+
+/// A socket as a netlink dump shows it.
+struct Seen {
+    local: SocketAddr,
+    remote: SocketAddr,
+    unread: u32,
+}
+
+/// [`Tables::open_connections`] through `/proc/PID/net/tcp*`.
+fn proc_open(port: u16, pid: Option<i32>) -> Option<Vec<Open>> {
+    use procfs::net::TcpState;
+    let tables = match pid {
+        None => [procfs::net::tcp(), procfs::net::tcp6()],
+        Some(pid) => {
+            let p = procfs::process::Process::new(pid).ok()?;
+            [p.tcp(), p.tcp6()]
+        }
+    };
+    let mut found = Vec::new();
+    let [v4, v6] = tables;
+    // IPv4's table is always there; IPv6's only where IPv6 is.
+    for e in v4.ok()?.into_iter().chain(v6.into_iter().flatten()) {
+        {
+            let open = matches!(
+                e.state,
+                TcpState::Established | TcpState::SynRecv | TcpState::CloseWait
+            );
+            if open && e.local_address.port() == port {
+                found.push(Open {
+                    peer: e.remote_address,
+                    unread: e.rx_queue,
+                });
+            }
+        }
+    }
+    Some(found)
 }
 
 /// The same question through `/proc/PID/net/*` (or this process's own).
@@ -384,6 +543,36 @@ mod tests {
         for l in &listeners {
             let addr = l.local_addr().unwrap();
             assert_eq!(tables.bound_addresses(addr.port()), vec![(true, addr)]);
+        }
+    }
+
+    #[test]
+    fn what_a_server_has_not_read_is_seen_connection_by_connection() {
+        use std::io::{Read as _, Write as _};
+        for tables in both_ways() {
+            let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let at = server.local_addr().unwrap();
+            let mut client = std::net::TcpStream::connect(at).unwrap();
+            let (mut accepted, from) = server.accept().unwrap();
+            client.write_all(b"hello").unwrap();
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while tables.unread(at, from) != Some(5) && std::time::Instant::now() < end {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert_eq!(tables.unread(at, from), Some(5));
+            assert_eq!(
+                tables.open_connections(at.port()),
+                Some(vec![Open {
+                    peer: from,
+                    unread: 5
+                }])
+            );
+            let mut b = [0u8; 5];
+            accepted.read_exact(&mut b).unwrap();
+            assert_eq!(tables.unread(at, from), Some(0));
+            // No such connection: the client's end seen as a server's.
+            let nobody: SocketAddr = (Ipv4Addr::LOCALHOST, 1).into();
+            assert_eq!(tables.unread(at, nobody), None);
         }
     }
 }

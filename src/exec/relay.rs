@@ -1,6 +1,11 @@
-//! `--trace`: a relay between an exercise's clients and its server that
-//! records the bytes of each connection both ways, TCP and UDP, so a
-//! student whose client hangs sees what was sent and what came back.
+//! A relay between an exercise's clients and its server, for `--trace`
+//! and for faults on the wire (`wire=`, LESSON-FORMAT 1.2). It records the
+//! bytes of each connection both ways, TCP and UDP, so a student whose
+//! client hangs sees what was sent and what came back; and it applies a
+//! client's faults to what that client sends, the same way on every run.
+//!
+//! Each route is a port of its own with its faults: a client with faults
+//! is given its route's port, the others share one without faults.
 //!
 //! The server binds its own port; clients are given the relay's. The relay
 //! is aula itself, run again as a process, so it joins the lane's network
@@ -21,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::lesson::WireFault;
 use crate::observation::{Chunk, Connection, Side};
 
 /// Set on the relay process: its settings, as JSON.
@@ -31,9 +37,39 @@ const TICK: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Settings {
-    listen: u16,
+    routes: Vec<Route>,
     upstream: u16,
     out: PathBuf,
+}
+
+/// A port the relay listens on, and the faults it applies to what comes in
+/// there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Route {
+    pub listen: u16,
+    pub faults: Vec<WireFault>,
+}
+
+impl Route {
+    fn split(&self) -> Option<usize> {
+        self.faults.iter().find_map(|f| match f {
+            WireFault::Split(n) => Some(*n as usize),
+            _ => None,
+        })
+    }
+
+    fn delay(&self) -> Option<Duration> {
+        self.faults.iter().find_map(|f| match f {
+            WireFault::Delay(ms) => Some(Duration::from_millis(u64::from(*ms))),
+            _ => None,
+        })
+    }
+
+    /// Whether the pieces are recorded one by one: a trace shows what the
+    /// server was given.
+    fn pieces(&self) -> bool {
+        !self.faults.is_empty()
+    }
 }
 
 /// A running relay, owned by the exercise that started it.
@@ -45,10 +81,10 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts a relay from `listen` to `upstream` on both loopback
-    /// addresses, in `netns` when given; returns once it listens.
+    /// Starts a relay from each route to `upstream` on both loopback
+    /// addresses, in `netns` when given; returns once it runs.
     pub fn start(
-        listen: u16,
+        routes: Vec<Route>,
         upstream: u16,
         dir: &Path,
         netns: Option<&super::netns::Netns>,
@@ -57,7 +93,7 @@ impl Relay {
         std::fs::create_dir_all(dir)?;
         let out = dir.join("wire.json");
         let settings = serde_json::to_string(&Settings {
-            listen,
+            routes,
             upstream,
             out: out.clone(),
         })?;
@@ -145,22 +181,39 @@ impl Drop for Relay {
 
 /// One connection's record, shared by the threads that move its bytes.
 #[derive(Clone)]
-struct Record(Arc<Mutex<Connection>>);
+struct Record {
+    connection: Arc<Mutex<Connection>>,
+    /// Each write is a chunk of its own (the pieces faults made), rather
+    /// than reads of one side in a row making one.
+    pieces: bool,
+}
+
+/// Now, in microseconds since the Unix epoch.
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
 
 impl Record {
-    fn new(protocol: &str, client: SocketAddr) -> Record {
-        Record(Arc::new(Mutex::new(Connection {
+    fn new(protocol: &str, client: SocketAddr, server: SocketAddr, pieces: bool) -> Record {
+        let connection = Connection {
             protocol: protocol.to_owned(),
             client: client.to_string(),
+            server: server.to_string(),
             chunks: Vec::new(),
             sent: 0,
             received: 0,
             cut: false,
-        })))
+        };
+        Record {
+            connection: Arc::new(Mutex::new(connection)),
+            pieces,
+        }
     }
 
     fn add(&self, from: Side, data: &[u8]) {
-        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let total = match from {
             Side::Client => &mut c.sent,
             Side::Server => &mut c.received,
@@ -177,20 +230,25 @@ impl Record {
         }
         match c.chunks.last_mut() {
             // Reads of one side in a row are one chunk.
-            Some(last) if last.from == from && last.offset + last.data.len() as u64 == offset => {
+            Some(last)
+                if !self.pieces
+                    && last.from == from
+                    && last.offset + last.data.len() as u64 == offset =>
+            {
                 last.data.extend_from_slice(data)
             }
             _ => c.chunks.push(Chunk {
                 from,
                 offset,
                 data: data.to_vec(),
+                at_us: now_us(),
             }),
         }
     }
 
     /// An empty datagram is a message too.
     fn add_empty_datagram(&self, from: Side) {
-        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let offset = match from {
             Side::Client => c.sent,
             Side::Server => c.received,
@@ -199,6 +257,7 @@ impl Record {
             from,
             offset,
             data: Vec::new(),
+            at_us: now_us(),
         });
     }
 }
@@ -235,25 +294,30 @@ fn relay(settings: &Settings) -> Result<()> {
         if line.trim() != "listen" {
             continue;
         }
-        for (is_tcp, server) in tables.bound_addresses(settings.upstream) {
+        let bound = tables.bound_addresses(settings.upstream);
+        for ((is_tcp, server), route) in bound
+            .iter()
+            .flat_map(|b| settings.routes.iter().map(move |r| (*b, r)))
+        {
             for ip in mirrored(server.ip()) {
                 let upstream = SocketAddr::new(ip, settings.upstream);
                 let (stop, records) = (Arc::clone(&stop), Arc::clone(&records));
+                let route = route.clone();
                 if is_tcp {
-                    let Ok(listener) = TcpListener::bind((ip, settings.listen)) else {
+                    let Ok(listener) = TcpListener::bind((ip, route.listen)) else {
                         continue;
                     };
                     listener.set_nonblocking(true)?;
                     threads.push(std::thread::spawn(move || {
-                        tcp(listener, upstream, &stop, &records)
+                        tcp(listener, upstream, &route, &stop, &records)
                     }));
                 } else {
-                    let Ok(socket) = UdpSocket::bind((ip, settings.listen)) else {
+                    let Ok(socket) = UdpSocket::bind((ip, route.listen)) else {
                         continue;
                     };
                     socket.set_read_timeout(Some(TICK))?;
                     threads.push(std::thread::spawn(move || {
-                        udp(socket, upstream, &stop, &records)
+                        udp(socket, upstream, &route, &stop, &records)
                     }));
                 }
             }
@@ -269,7 +333,12 @@ fn relay(settings: &Settings) -> Result<()> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .map(|r| r.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .map(|r| {
+            r.connection
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        })
         .collect();
     std::fs::write(&settings.out, serde_json::to_vec(&connections)?)?;
     Ok(())
@@ -290,9 +359,11 @@ fn mirrored(ip: IpAddr) -> Vec<IpAddr> {
 fn tcp(
     listener: TcpListener,
     upstream: SocketAddr,
+    route: &Route,
     stop: &Arc<AtomicBool>,
     records: &Mutex<Vec<Record>>,
 ) {
+    let here = listener.local_addr().unwrap_or(upstream);
     let mut pumps = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let (client, addr) = match listener.accept() {
@@ -303,7 +374,7 @@ fn tcp(
             }
             Err(_) => continue,
         };
-        let record = Record::new("tcp", addr);
+        let record = Record::new("tcp", addr, here, route.pieces());
         records
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -314,6 +385,8 @@ fn tcp(
             let _ = client.shutdown(Shutdown::Both);
             continue;
         };
+        // Each piece goes out in a segment of its own.
+        let _ = server.set_nodelay(true);
         for (from, to, side) in [
             (client.try_clone(), server.try_clone(), Side::Client),
             (server.try_clone(), client.try_clone(), Side::Server),
@@ -322,8 +395,16 @@ fn tcp(
                 continue;
             };
             let (stop, record) = (Arc::clone(stop), record.clone());
+            // Faults apply to what the client sends.
+            let faults = match side {
+                Side::Client => route.clone(),
+                Side::Server => Route {
+                    listen: route.listen,
+                    faults: Vec::new(),
+                },
+            };
             pumps.push(std::thread::spawn(move || {
-                pump(from, to, side, &stop, &record)
+                pump(from, to, side, &faults, &stop, &record)
             }));
         }
     }
@@ -332,11 +413,20 @@ fn tcp(
     }
 }
 
-/// Moves one direction of a TCP connection, recording it; passes the end
-/// of the stream on as a half close, as the peer did.
-fn pump(mut from: TcpStream, mut to: TcpStream, side: Side, stop: &AtomicBool, record: &Record) {
+/// Moves one direction of a TCP connection, recording it and applying
+/// `route`'s faults; passes the end of the stream on as a half close, as
+/// the peer did.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    side: Side,
+    route: &Route,
+    stop: &AtomicBool,
+    record: &Record,
+) {
     let _ = from.set_read_timeout(Some(TICK));
     let mut buf = vec![0u8; 64 * 1024];
+    let mut pieces = Pieces::new(route, &to);
     while !stop.load(Ordering::SeqCst) {
         match from.read(&mut buf) {
             Ok(0) => {
@@ -344,8 +434,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, side: Side, stop: &AtomicBool, r
                 return;
             }
             Ok(n) => {
-                record.add(side, &buf[..n]);
-                if to.write_all(&buf[..n]).is_err() {
+                if pieces.send(&mut to, &buf[..n], side, record).is_err() {
                     let _ = from.shutdown(Shutdown::Read);
                     return;
                 }
@@ -366,74 +455,251 @@ fn pump(mut from: TcpStream, mut to: TcpStream, side: Side, stop: &AtomicBool, r
     }
 }
 
+/// How a TCP direction's bytes are written on: whole, or in pieces each
+/// written on its own once the server has read the one before (so that a
+/// server's `read` returns one piece, on every run), each held for the
+/// delay first.
+struct Pieces {
+    split: Option<usize>,
+    delay: Option<Duration>,
+    /// The server's end and ours, to ask the kernel what it has not read.
+    ends: Option<(SocketAddr, SocketAddr)>,
+    tables: Option<super::ports::Tables>,
+}
+
+/// How long the relay waits for the server to read a piece before it sends
+/// the next anyway: a server that stopped reading is not waited for again.
+const PIECE_READ: Duration = Duration::from_millis(200);
+
+impl Pieces {
+    fn new(route: &Route, to: &TcpStream) -> Pieces {
+        let split = route.split();
+        let ends = to.peer_addr().ok().zip(to.local_addr().ok());
+        Pieces {
+            split,
+            delay: route.delay(),
+            ends,
+            tables: split.map(|_| super::ports::Tables::here()),
+        }
+    }
+
+    fn send(
+        &mut self,
+        to: &mut TcpStream,
+        data: &[u8],
+        side: Side,
+        record: &Record,
+    ) -> std::io::Result<()> {
+        if self.split.is_none() && self.delay.is_none() {
+            record.add(side, data);
+            return to.write_all(data);
+        }
+        for piece in data.chunks(self.split.unwrap_or(data.len()).max(1)) {
+            if let Some(delay) = self.delay {
+                std::thread::sleep(delay);
+            }
+            record.add(side, piece);
+            to.write_all(piece)?;
+            if self.split.is_some() && !self.read_by_server() {
+                // It stopped reading: the rest goes as fast as it can.
+                self.tables = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits, bounded, until the server has read all it was sent.
+    fn read_by_server(&self) -> bool {
+        let (Some(tables), Some((server, ours))) = (&self.tables, self.ends) else {
+            return false;
+        };
+        let begun = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        while begun.elapsed() < PIECE_READ {
+            match tables.unread(server, ours) {
+                Some(0) => return true,
+                Some(_) => {}
+                None => return false,
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+/// What becomes of a UDP client's datagrams under its route's faults,
+/// counted from 1: the datagrams to send now, in order.
+struct Datagrams {
+    faults: Vec<WireFault>,
+    count: u32,
+    /// A datagram held by `swap`, until the next one comes (or, bounded,
+    /// the relay gives up waiting).
+    held: Option<(Vec<u8>, Instant)>,
+}
+
+/// How long a swapped datagram waits for the one it is swapped with.
+const SWAP_WAIT: Duration = Duration::from_millis(500);
+
+impl Datagrams {
+    fn new(route: &Route) -> Datagrams {
+        Datagrams {
+            faults: route.faults.clone(),
+            count: 0,
+            held: None,
+        }
+    }
+
+    fn arrive(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        self.count += 1;
+        let k = self.count;
+        let mut out = Vec::new();
+        for f in &self.faults {
+            match *f {
+                WireFault::Drop(n) if n == k => return self.release(out),
+                WireFault::Dup(n) if n == k => out.push(data.to_vec()),
+                WireFault::Swap(n) if n == k => {
+                    self.held = Some((data.to_vec(), Instant::now()));
+                    return out;
+                }
+                _ => {}
+            }
+        }
+        out.push(data.to_vec());
+        self.release(out)
+    }
+
+    /// `out`, then the held datagram if there is one: it goes after the one
+    /// that came next.
+    fn release(&mut self, mut out: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        if let Some((held, _)) = self.held.take() {
+            out.push(held);
+        }
+        out
+    }
+
+    /// The held datagram, once it has waited long enough for a next one.
+    fn overdue(&mut self) -> Option<Vec<u8>> {
+        match &self.held {
+            Some((_, since)) if since.elapsed() >= SWAP_WAIT => self.held.take().map(|(d, _)| d),
+            _ => None,
+        }
+    }
+}
+
+/// One UDP client of the relay: its own socket towards the server, so
+/// replies find their client.
+struct Peer {
+    client: SocketAddr,
+    up: Arc<UdpSocket>,
+    record: Record,
+    datagrams: Datagrams,
+}
+
+impl Peer {
+    /// Records and sends on what the client's faults make of its datagrams.
+    fn forward(&self, datagrams: Vec<Vec<u8>>) {
+        for d in datagrams {
+            if d.is_empty() {
+                self.record.add_empty_datagram(Side::Client);
+            } else {
+                self.record.add(Side::Client, &d);
+            }
+            let _ = self.up.send(&d);
+        }
+    }
+}
+
 fn udp(
     socket: UdpSocket,
     upstream: SocketAddr,
+    route: &Route,
     stop: &Arc<AtomicBool>,
     records: &Mutex<Vec<Record>>,
 ) {
     let socket = Arc::new(socket);
-    // One upstream socket per client address, so replies find their client.
-    let mut peers: Vec<(SocketAddr, Arc<UdpSocket>, Record)> = Vec::new();
+    let mut peers: Vec<Peer> = Vec::new();
     let mut replies = Vec::new();
     let mut buf = vec![0u8; 65536];
     while !stop.load(Ordering::SeqCst) {
+        for peer in &mut peers {
+            if let Some(late) = peer.datagrams.overdue() {
+                peer.forward(vec![late]);
+            }
+        }
         let Ok((n, client)) = socket.recv_from(&mut buf) else {
             continue;
         };
-        let known = peers.iter().position(|(a, _, _)| *a == client);
-        let at = match known {
+        let at = match peers.iter().position(|p| p.client == client) {
             Some(i) => i,
             None => {
-                let local: SocketAddr = match upstream {
-                    SocketAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
-                    SocketAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
-                };
-                let Ok(up) = UdpSocket::bind(local).and_then(|s| s.connect(upstream).map(|()| s))
-                else {
+                let Some((peer, reply)) = open_peer(&socket, client, upstream, route, stop) else {
                     continue;
                 };
-                let _ = up.set_read_timeout(Some(TICK));
-                let up = Arc::new(up);
-                let record = Record::new("udp", client);
                 records
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(record.clone());
-                let (stop, back, up2, rec2) = (
-                    Arc::clone(stop),
-                    Arc::clone(&socket),
-                    Arc::clone(&up),
-                    record.clone(),
-                );
-                replies.push(std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 65536];
-                    while !stop.load(Ordering::SeqCst) {
-                        if let Ok(n) = up2.recv(&mut buf) {
-                            if n == 0 {
-                                rec2.add_empty_datagram(Side::Server);
-                            } else {
-                                rec2.add(Side::Server, &buf[..n]);
-                            }
-                            let _ = back.send_to(&buf[..n], client);
-                        }
-                    }
-                }));
-                peers.push((client, up, record));
+                    .push(peer.record.clone());
+                replies.push(reply);
+                peers.push(peer);
                 peers.len() - 1
             }
         };
-        let (_, up, record) = &peers[at];
-        if n == 0 {
-            record.add_empty_datagram(Side::Client);
-        } else {
-            record.add(Side::Client, &buf[..n]);
-        }
-        let _ = up.send(&buf[..n]);
+        let peer = &mut peers[at];
+        let out = peer.datagrams.arrive(&buf[..n]);
+        peer.forward(out);
     }
     for r in replies {
         let _ = r.join();
     }
+}
+
+/// A new client's socket towards the server, and the thread that passes
+/// the server's replies back to it.
+fn open_peer(
+    socket: &Arc<UdpSocket>,
+    client: SocketAddr,
+    upstream: SocketAddr,
+    route: &Route,
+    stop: &Arc<AtomicBool>,
+) -> Option<(Peer, std::thread::JoinHandle<()>)> {
+    let here = socket.local_addr().unwrap_or(upstream);
+    let local: SocketAddr = match upstream {
+        SocketAddr::V4(_) => (Ipv4Addr::LOCALHOST, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::LOCALHOST, 0).into(),
+    };
+    let up = UdpSocket::bind(local)
+        .and_then(|s| s.connect(upstream).map(|()| s))
+        .ok()?;
+    let _ = up.set_read_timeout(Some(TICK));
+    let up = Arc::new(up);
+    let record = Record::new("udp", client, here, route.pieces());
+    let (stop, back, up2, rec2) = (
+        Arc::clone(stop),
+        Arc::clone(socket),
+        Arc::clone(&up),
+        record.clone(),
+    );
+    let reply = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(n) = up2.recv(&mut buf) {
+                if n == 0 {
+                    rec2.add_empty_datagram(Side::Server);
+                } else {
+                    rec2.add(Side::Server, &buf[..n]);
+                }
+                let _ = back.send_to(&buf[..n], client);
+            }
+        }
+    });
+    let peer = Peer {
+        client,
+        up,
+        record,
+        datagrams: Datagrams::new(route),
+    };
+    Some((peer, reply))
 }
 
 #[cfg(test)]
@@ -442,12 +708,17 @@ mod tests {
 
     #[test]
     fn a_record_keeps_the_first_bytes_of_each_side_in_order_and_says_when_it_cut() {
-        let r = Record::new("tcp", "127.0.0.1:5000".parse().unwrap());
+        let r = Record::new(
+            "tcp",
+            "127.0.0.1:5000".parse().unwrap(),
+            "127.0.0.1:4000".parse().unwrap(),
+            false,
+        );
         r.add(Side::Client, b"Hello, ");
         r.add(Side::Client, b"world");
         r.add(Side::Server, b"Hello");
         r.add(Side::Client, &vec![b'x'; Connection::KEEP]);
-        let c = r.0.lock().unwrap().clone();
+        let c = r.connection.lock().unwrap().clone();
         assert_eq!(c.chunks.len(), 3);
         assert_eq!(c.chunks[0].data, b"Hello, world");
         assert_eq!((c.chunks[1].from, c.chunks[1].offset), (Side::Server, 0));
@@ -455,5 +726,31 @@ mod tests {
         assert_eq!(c.chunks[2].data.len(), Connection::KEEP - 12);
         assert_eq!((c.sent, c.received), (12 + Connection::KEEP as u64, 5));
         assert!(c.cut);
+    }
+
+    #[test]
+    fn a_udp_clients_faults_drop_double_and_swap_the_datagrams_they_name() {
+        let route = |faults| Route { listen: 0, faults };
+        let run = |faults: Vec<WireFault>| {
+            let mut d = Datagrams::new(&route(faults));
+            let mut out = Vec::new();
+            for m in [b"a", b"b", b"c", b"d"] {
+                out.extend(d.arrive(m));
+            }
+            out.into_iter()
+                .map(|v| String::from_utf8(v).unwrap())
+                .collect::<String>()
+        };
+        assert_eq!(run(vec![]), "abcd");
+        assert_eq!(run(vec![WireFault::Drop(2)]), "acd");
+        assert_eq!(run(vec![WireFault::Dup(1)]), "aabcd");
+        assert_eq!(run(vec![WireFault::Swap(2)]), "acbd");
+        assert_eq!(run(vec![WireFault::Swap(1), WireFault::Drop(3)]), "bad");
+        // The last datagram swapped with none: it goes once the wait is over.
+        let mut d = Datagrams::new(&route(vec![WireFault::Swap(1)]));
+        assert!(d.arrive(b"x").is_empty());
+        assert_eq!(d.overdue(), None);
+        std::thread::sleep(SWAP_WAIT);
+        assert_eq!(d.overdue(), Some(b"x".to_vec()));
     }
 }

@@ -287,8 +287,26 @@ pub fn watch_parent() {
         return;
     };
     std::thread::spawn(move || {
+        let parent_now = || rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+        // Blocked until the parent ends, with no timeout, where the kernel
+        // gives a pidfd: a thread that wakes every 100 ms would make every
+        // server look busy to `exec::idle`.
+        let pidfd = rustix::process::Pid::from_raw(parent).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        // Checked after opening, so the pidfd is not a reused pid's.
+        if let Some(fd) = pidfd.filter(|_| parent_now() == parent) {
+            use std::os::fd::AsRawFd as _;
+            let mut entry = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, for the length given.
+            while unsafe { libc::poll(&mut entry, 1, -1) } < 0 {}
+        }
         loop {
-            let now = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+            let now = parent_now();
             if now != parent {
                 // The child leads its process group (see `Kernel::start`).
                 let me = rustix::process::getpid();

@@ -300,6 +300,7 @@ fn sides_of(path: &Path, cells: Vec<Cell>) -> Result<Sides, Vec<Unreadable>> {
             CellKind::Client {
                 exercise,
                 hidden: false,
+                ..
             } => sides
                 .clients
                 .entry(exercise.clone())

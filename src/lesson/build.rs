@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{
     Block, BlockKind, Cell, CellKind, DEFAULT_POINTS, DEFAULT_TIMEOUT, Exercise, Expected, Item,
-    Lang, Lesson, LessonError, Origin, Region, SourceFile,
+    Lang, Lesson, LessonError, Origin, Region, SourceFile, WireFault,
 };
 
 /// What an info string says, before cells are tied into exercises.
@@ -24,10 +24,14 @@ struct Attributes {
     exercise: Option<String>,
     timeout: Option<Duration>,
     points: Option<u32>,
+    /// (1.2) On a server: its clients start together.
+    concurrent: bool,
+    /// (1.2) On a client: faults on the wire.
+    wire: Option<Vec<WireFault>>,
 }
 
-const FLAGS: &[&str] = &["ignore", "server", "client", "hidden"];
-const KEYS: &[&str] = &["exercise", "timeout", "points"];
+const FLAGS: &[&str] = &["ignore", "server", "client", "hidden", "concurrent"];
+const KEYS: &[&str] = &["exercise", "timeout", "points", "wire"];
 
 /// A close known word for a typo, as rustc suggests names. The one
 /// suggester of aula: attributes, exercise IDs and `--exercise` use it.
@@ -84,6 +88,8 @@ fn parse_info(info: &str) -> Result<Option<Attributes>, String> {
             ("server", None) => attrs.server = true,
             ("client", None) => attrs.client = true,
             ("hidden", None) => attrs.hidden = true,
+            ("concurrent", None) => attrs.concurrent = true,
+            ("wire", Some(faults)) => attrs.wire = Some(super::wire::parse(faults)?),
             (flag, Some(_)) if FLAGS.contains(&flag) => {
                 return Err(format!("attribute `{flag}` takes no value"));
             }
@@ -110,7 +116,7 @@ fn parse_info(info: &str) -> Result<Option<Attributes>, String> {
                     msg.push_str(&format!(" (did you mean `{hint}`?)"));
                 } else {
                     msg.push_str(
-                        "; known: ignore, server, client, hidden, exercise=ID, timeout=SECS, points=N",
+                        "; known: ignore, server, client, hidden, concurrent, exercise=ID, timeout=SECS, points=N, wire=FAULTS",
                     );
                 }
                 return Err(msg);
@@ -179,6 +185,15 @@ fn check_combination(a: &Attributes) -> Result<(), String> {
     }
     if a.hidden && !a.client {
         return Err("`hidden` applies to client cells only".to_owned());
+    }
+    if a.wire.is_some() && !a.client {
+        return Err(
+            "`wire=` applies to client cells only: the faults are on what a client sends"
+                .to_owned(),
+        );
+    }
+    if a.concurrent && !a.server {
+        return Err("`concurrent` is written on the exercise's server cell".to_owned());
     }
     Ok(())
 }
@@ -258,7 +273,7 @@ type FoundHint = (usize, usize, String, Range<usize>);
 struct Found {
     cells: Vec<Cell>,
     /// `timeout=` and `points=` of each exercise's server cell.
-    exercise_attrs: BTreeMap<String, (Option<Duration>, Option<u32>)>,
+    exercise_attrs: BTreeMap<String, (Option<Duration>, Option<u32>, bool)>,
     /// Ranges of the file that are cells, outputs and hints.
     marked: Vec<(Range<usize>, BlockKind)>,
     hints: Vec<FoundHint>,
@@ -391,14 +406,16 @@ fn cells(source: &Arc<SourceFile>, items: Vec<Item>, errors: &mut Errors) -> Fou
         };
         let kind = match (attrs.exercise.clone(), attrs.server, attrs.client) {
             (Some(exercise), true, _) => {
-                found
-                    .exercise_attrs
-                    .insert(exercise.clone(), (attrs.timeout, attrs.points));
+                found.exercise_attrs.insert(
+                    exercise.clone(),
+                    (attrs.timeout, attrs.points, attrs.concurrent),
+                );
                 CellKind::Server { exercise }
             }
             (Some(exercise), _, true) => CellKind::Client {
                 exercise,
                 hidden: attrs.hidden,
+                wire: attrs.wire.clone().unwrap_or_default(),
             },
             _ if attrs.ignore => CellKind::Ignored,
             _ => CellKind::Plain,
@@ -456,7 +473,7 @@ fn exercises(found: &Found, errors: &mut Errors) -> Vec<Exercise> {
                 );
                 continue;
             }
-            let (timeout, points) = found
+            let (timeout, points, concurrent) = found
                 .exercise_attrs
                 .get(exercise)
                 .cloned()
@@ -468,6 +485,7 @@ fn exercises(found: &Found, errors: &mut Errors) -> Vec<Exercise> {
                 clients: Vec::new(),
                 timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
                 points: points.unwrap_or(DEFAULT_POINTS),
+                concurrent,
                 hint: None,
             });
         }

@@ -13,6 +13,7 @@ mod build;
 pub mod markdown;
 pub mod notebook;
 pub mod student;
+pub mod wire;
 
 use std::fmt;
 use std::ops::Range;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use build::{build, suggest};
+pub use wire::WireFault;
 
 /// Default wall-clock limit of an exercise (LESSON-FORMAT.md).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -158,6 +160,14 @@ impl Cell {
         }
     }
 
+    /// The faults on the wire of a client cell; none for any other.
+    pub fn wire(&self) -> &[WireFault] {
+        match &self.kind {
+            CellKind::Client { wire, .. } => wire,
+            _ => &[],
+        }
+    }
+
     pub fn is_hidden(&self) -> bool {
         matches!(self.kind, CellKind::Client { hidden: true, .. })
     }
@@ -192,8 +202,15 @@ impl Lang {
 pub enum CellKind {
     Plain,
     Ignored,
-    Server { exercise: String },
-    Client { exercise: String, hidden: bool },
+    Server {
+        exercise: String,
+    },
+    Client {
+        exercise: String,
+        hidden: bool,
+        /// (1.2) Faults on what it sends, in the order written.
+        wire: Vec<WireFault>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -207,6 +224,8 @@ pub struct Exercise {
     pub clients: Vec<usize>,
     pub timeout: Duration,
     pub points: u32,
+    /// (1.2) Its clients start together once the server is ready.
+    pub concurrent: bool,
     /// The `<details>` hint after the exercise, as written between
     /// `</summary>` and `</details>`.
     pub hint: Option<String>,

@@ -36,13 +36,23 @@ fn exercise_failure(ex: &Value) -> (String, String) {
         .filter(|c| !is_hidden(c) && c["verdict"] != "pass" && c["verdict"] != "skipped")
         .collect();
     if visible_failures.is_empty() && failing_hidden > 0 {
-        let n = cells
-            .iter()
-            .filter(|c| is_hidden(c))
-            .position(|c| c["verdict"] != "pass")
-            .map_or(1, |i| i + 1);
+        let hidden: Vec<&Value> = cells.iter().filter(|c| is_hidden(c)).collect();
+        let at = hidden.iter().position(|c| c["verdict"] != "pass");
+        let n = at.map_or(1, |i| i + 1);
+        // The faults it ran under may be said: they are the lesson's, not
+        // the test's input.
+        let faults: Vec<&str> = at
+            .and_then(|i| hidden[i]["wire_described"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let under = match faults.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", faults.join(", ")),
+        };
         return (
-            format!("hidden test {n}: {}", str_of(ex, "verdict")),
+            format!("hidden test {n}{under}: {}", str_of(ex, "verdict")),
             String::new(),
         );
     }

@@ -107,6 +107,19 @@ fn exercise_cell(c: &CellResult, lesson: &Lesson) -> Value {
     if lesson.cell(c.cell).is_hidden() {
         obj.insert("hidden".into(), json!(true));
     }
+    // (1.2) The faults a client ran under, as the lesson writes them, and
+    // in words: a hidden client's too, so a student knows why it failed.
+    let wire = lesson.cell(c.cell).wire();
+    if !wire.is_empty() {
+        obj.insert(
+            "wire".into(),
+            json!(wire.iter().map(ToString::to_string).collect::<Vec<_>>()),
+        );
+        obj.insert(
+            "wire_described".into(),
+            json!(wire.iter().map(|f| f.describe(ENGLISH)).collect::<Vec<_>>()),
+        );
+    }
     cell_fields(&mut obj, c, lesson);
     Value::Object(obj)
 }

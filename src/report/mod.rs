@@ -73,6 +73,21 @@ impl Reporter for Reporters {
 /// lesson conceals them.
 pub fn who(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
     let c = lesson.cell(cell.cell);
+    // (1.2) A client under faults on the wire is named with them:
+    // `hidden test 2 (bytes split into pieces of 1)`.
+    let faults: Vec<String> = c.wire().iter().map(|f| f.describe(lang)).collect();
+    let name = name_cell(lesson, cell, lang);
+    let faults = faults.join(", ");
+    match name.strip_suffix(')') {
+        _ if faults.is_empty() => name,
+        // `client 1 (line 24, bytes split into pieces of 1)`
+        Some(open) => format!("{open}, {faults})"),
+        None => format!("{name} ({faults})"),
+    }
+}
+
+fn name_cell(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
+    let c = lesson.cell(cell.cell);
     let line = c.line();
     let concealed = lesson.conceal_hidden.then(|| {
         let ex = c.exercise().and_then(|id| lesson.exercise(id))?;

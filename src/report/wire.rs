@@ -116,6 +116,7 @@ pub fn json(connections: &[Connection]) -> Value {
                 json!({
                     "protocol": c.protocol,
                     "client": c.client,
+                    "server": c.server,
                     "sent": c.sent,
                     "received": c.received,
                     "cut": c.cut,
@@ -123,6 +124,7 @@ pub fn json(connections: &[Connection]) -> Value {
                         "from": k.from,
                         "offset": k.offset,
                         "bytes": k.data.len(),
+                        "at_us": k.at_us,
                         "hex": hex::encode(&k.data),
                         "text": printable(&k.data),
                     })).collect::<Vec<_>>(),
@@ -142,16 +144,19 @@ mod tests {
         let c = Connection {
             protocol: "tcp".into(),
             client: "127.0.0.1:5000".into(),
+            server: "127.0.0.1:4000".into(),
             chunks: vec![
                 Chunk {
                     from: Side::Client,
                     offset: 0,
                     data: b"Hello, world\n".to_vec(),
+                    at_us: 1,
                 },
                 Chunk {
                     from: Side::Server,
                     offset: 0,
                     data: b"Hello".to_vec(),
+                    at_us: 2,
                 },
             ],
             sent: 13,

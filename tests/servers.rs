@@ -1,0 +1,195 @@
+//! Real servers (LESSON-FORMAT 1.2): servers that loop and are stopped as
+//! soon as they only wait, clients at once (`concurrent`), and faults on the
+//! wire (`wire=`), in `aula run` and `aula grade`, on the fixtures under
+//! `tests/fixtures/servers/`. Each feature has a server that passes and one
+//! that fails for the reason the feature exists.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod support;
+
+/// Runs start evcxr contexts: one at a time on a small machine.
+static EVCXR: Mutex<()> = Mutex::new(());
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `aula ARGS` from the project's root with an empty result cache, in
+/// English; its JSON report when it printed one, and its output.
+fn aula(args: &[&str]) -> (Option<i32>, String, String) {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(args)
+        .env("AULA_CACHE_DIR", cache.path())
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .current_dir(root())
+        .output()
+        .expect("aula runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The JSON report of `aula run --format json LESSON EXTRA...`.
+fn report(lesson: &str, extra: &[&str]) -> Value {
+    let path = format!("tests/fixtures/servers/{lesson}");
+    let mut args = vec!["run", "--format", "json", path.as_str()];
+    args.extend(extra);
+    let (_, stdout, stderr) = aula(&args);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\n{stderr}"))
+}
+
+fn exercise<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["lessons"][0]["exercises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no exercise {id} in {report:#}"))
+}
+
+/// The cell of an exercise in `role` (`server`, or `client` with its
+/// 1-based index).
+fn cell<'a>(ex: &'a Value, role: &str, index: Option<u64>) -> &'a Value {
+    ex["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == role && (index.is_none() || c["index"] == index.unwrap()))
+        .unwrap_or_else(|| panic!("no {role} {index:?} in {ex:#}"))
+}
+
+#[test]
+fn a_server_only_waiting_is_stopped_at_once_and_one_still_busy_keeps_its_grace() {
+    // A grace of 30 s: were servers that only wait given all of it, the
+    // two that loop would hold the run for a minute.
+    let begun = Instant::now();
+    let r = report("idle.md", &["--grace", "30"]);
+    let took = begun.elapsed();
+    for id in ["eco-em-laco", "udp-em-laco", "ainda-ocupado"] {
+        assert_eq!(exercise(&r, id)["verdict"], "pass", "{id}: {r:#}");
+    }
+    assert!(
+        took < Duration::from_secs(25),
+        "servers that only waited were waited for: {took:?}"
+    );
+}
+
+#[test]
+fn concurrent_clients_tell_a_server_of_one_connection_at_a_time_from_a_threaded_one() {
+    let r = report("concurrent.md", &[]);
+    let one_at_a_time = exercise(&r, "um-de-cada-vez");
+    assert_eq!(one_at_a_time["verdict"], "mismatch", "{r:#}");
+    // The client that held its connection got its answer; the one behind
+    // it did not, within its read timeout.
+    assert_eq!(cell(one_at_a_time, "client", Some(1))["verdict"], "pass");
+    let second = cell(one_at_a_time, "client", Some(2));
+    assert!(
+        second["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+sem resposta a tempo"),
+        "{second:#}"
+    );
+    assert_eq!(exercise(&r, "com-threads")["verdict"], "pass", "{r:#}");
+}
+
+#[test]
+fn bytes_split_on_the_wire_fail_a_single_read_and_datagrams_are_lost_doubled_and_swapped() {
+    let r = report("wire.md", &["--trace"]);
+    let single = exercise(&r, "um-read-so");
+    assert_eq!(single["verdict"], "mismatch", "{r:#}");
+    let server = cell(single, "server", None);
+    assert!(
+        server["diff"].as_str().unwrap().contains("+recebi \"o\""),
+        "one read got one piece, the first byte: {server:#}"
+    );
+    let client = cell(single, "client", Some(1));
+    assert_eq!(client["wire"], serde_json::json!(["split:1"]));
+    assert!(
+        client["message"]
+            .as_str()
+            .unwrap()
+            .contains("bytes split into pieces of 1"),
+        "{client:#}"
+    );
+
+    // The trace shows the pieces the server was given, one byte each: the
+    // first is all its one read took, and all it sent back.
+    let wire = single["wire"].as_array().expect("--trace records the wire");
+    let chunks = wire[0]["chunks"].as_array().unwrap();
+    let sent: Vec<&Value> = chunks.iter().filter(|c| c["from"] == "client").collect();
+    assert!(sent.iter().all(|c| c["bytes"] == 1), "{wire:#?}");
+    assert_eq!(sent[0]["text"], "o", "{wire:#?}");
+    let answer = chunks.iter().find(|c| c["from"] == "server").unwrap();
+    assert_eq!(answer["text"], "o", "{wire:#?}");
+
+    // Read to the line's end, each piece held 5 ms: it passes.
+    assert_eq!(exercise(&r, "ate-o-fim")["verdict"], "pass", "{r:#}");
+
+    // drop:4+swap:2+dup:3 on 1 2 3 4 fim: the server read 1 3 3 2 fim.
+    assert_eq!(exercise(&r, "datagramas")["verdict"], "pass", "{r:#}");
+}
+
+#[test]
+fn a_hidden_client_under_faults_grades_by_them_and_says_so_without_its_input() {
+    let dir = root().join("tests/fixtures/servers/grade");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("grades");
+    let (status, stdout, stderr) = aula(&[
+        "grade",
+        dir.join("linhas.md").to_str().unwrap(),
+        dir.join("subs").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{stdout}\n{stderr}");
+    let csv = std::fs::read_to_string(out.join("grades.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "student,status,score,max_score,linhas\nlia,graded,2,2,2\nrui,graded,0,2,0\n"
+    );
+    let feedback = std::fs::read_to_string(out.join("feedback/rui.md")).unwrap();
+    assert!(
+        feedback.contains("hidden test 1 (bytes split into pieces of 1): `mismatch`"),
+        "{feedback}"
+    );
+    let everything = format!("{}{stdout}{stderr}", support::all_text(&out));
+    assert!(
+        !everything.contains("girafa-escondida"),
+        "the hidden client's input got out"
+    );
+}
+
+/// Guards the fixtures' own claim: without `concurrent`, the server of one
+/// connection at a time passes (its clients then take turns).
+#[test]
+fn without_concurrent_the_same_clients_take_turns_and_pass() {
+    let text = std::fs::read_to_string(root().join("tests/fixtures/servers/concurrent.md"))
+        .unwrap()
+        .replace(",concurrent", "");
+    let tmp = tempfile::tempdir().unwrap();
+    let lesson = tmp.path().join("turns.md");
+    std::fs::write(&lesson, text).unwrap();
+    let (_, stdout, stderr) = aula(&[
+        "run",
+        "--format",
+        "json",
+        lesson.to_str().unwrap(),
+        "--exercise",
+        "um-de-cada-vez",
+    ]);
+    let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(exercise(&r, "um-de-cada-vez")["verdict"], "pass", "{r:#}");
+}
