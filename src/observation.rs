@@ -149,6 +149,10 @@ pub struct Chunk {
     pub from: Side,
     pub offset: u64,
     pub data: Vec<u8>,
+    /// When the relay passed it on, in microseconds since the Unix epoch:
+    /// for captures (`--pcap`), never compared.
+    #[serde(default)]
+    pub at_us: u64,
 }
 
 /// One connection (TCP) or one client address (UDP) through the relay.
@@ -158,6 +162,10 @@ pub struct Connection {
     pub protocol: String,
     /// The client's address, as the server would have seen it.
     pub client: String,
+    /// The address the client reached (`HOST` and `PORT` as it was given
+    /// them): the server's, as the client saw it.
+    #[serde(default)]
+    pub server: String,
     /// In the order they went, the first bytes of each direction.
     pub chunks: Vec<Chunk>,
     /// Bytes the client sent, and the server, in all.

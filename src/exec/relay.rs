@@ -152,6 +152,8 @@ impl Record {
         Record(Arc::new(Mutex::new(Connection {
             protocol: protocol.to_owned(),
             client: client.to_string(),
+            // Not recorded yet: a capture falls back to loopback.
+            server: String::new(),
             chunks: Vec::new(),
             sent: 0,
             received: 0,
@@ -184,6 +186,8 @@ impl Record {
                 from,
                 offset,
                 data: data.to_vec(),
+                // Not recorded yet: a capture makes times up.
+                at_us: 0,
             }),
         }
     }
@@ -199,6 +203,7 @@ impl Record {
             from,
             offset,
             data: Vec::new(),
+            at_us: 0,
         });
     }
 }

@@ -142,16 +142,19 @@ mod tests {
         let c = Connection {
             protocol: "tcp".into(),
             client: "127.0.0.1:5000".into(),
+            server: "127.0.0.1:7000".into(),
             chunks: vec![
                 Chunk {
                     from: Side::Client,
                     offset: 0,
                     data: b"Hello, world\n".to_vec(),
+                    at_us: 0,
                 },
                 Chunk {
                     from: Side::Server,
                     offset: 0,
                     data: b"Hello".to_vec(),
+                    at_us: 0,
                 },
             ],
             sent: 13,
