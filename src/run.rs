@@ -104,6 +104,8 @@ pub struct Command {
     pub print_json: bool,
     /// Where to write a JUnit XML report too.
     pub junit: Option<std::path::PathBuf>,
+    /// Where to write each exercise's capture (`--pcap`).
+    pub pcap: Option<std::path::PathBuf>,
     /// What the run was given, as a hash ([`crate::plan::inputs`]).
     pub inputs: String,
     pub partition: Option<crate::partition::Partition>,
@@ -149,6 +151,11 @@ impl Command {
         engine.warm(plan.contexts_needed(self.jobs));
         let mut reporters =
             crate::report::Reporters::for_run(self.print_json, self.junit, run_info);
+        if let Some(dir) = self.pcap {
+            reporters
+                .0
+                .push(Box::new(crate::report::pcap::Captures::new(dir)?));
+        }
         let finished = execute(&engine, &plan, &keys, self.jobs, &cancel, &mut reporters);
         let host = engine.options().host.clone();
         Ok(Ran {

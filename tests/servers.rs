@@ -193,3 +193,90 @@ fn without_concurrent_the_same_clients_take_turns_and_pass() {
     let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     assert_eq!(exercise(&r, "um-de-cada-vez")["verdict"], "pass", "{r:#}");
 }
+
+/// `tshark -r FILE -T fields -e ...`: one line a packet, fields by tabs.
+/// `None` where tshark is missing outside CI (`.ci/run` installs it, and
+/// there a missing one fails the test).
+fn tshark(file: &std::path::Path, fields: &[&str]) -> Option<Vec<Vec<String>>> {
+    let mut args = vec!["-r".to_owned(), file.display().to_string(), "-n".into()];
+    args.extend(["-T", "fields"].map(String::from));
+    for f in fields {
+        args.extend(["-e".to_owned(), (*f).to_owned()]);
+    }
+    let Ok(out) = Command::new("tshark").args(&args).output() else {
+        assert!(std::env::var("CI").is_err(), "tshark is needed in CI");
+        eprintln!("skipped: tshark is not installed");
+        return None;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(
+        text.lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect(),
+    )
+}
+
+#[test]
+fn pcap_writes_each_exercise_as_a_capture_tshark_reads_with_the_same_bytes_and_pieces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("caps");
+    let (_, stdout, stderr) = aula(&[
+        "run",
+        "tests/fixtures/servers/wire.md",
+        "--pcap",
+        dir.to_str().unwrap(),
+    ]);
+    let names: std::collections::BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    // Passing exercises too: a capture is for looking at what went.
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        [
+            "wire-ate-o-fim.pcapng",
+            "wire-datagramas.pcapng",
+            "wire-um-read-so.pcapng"
+        ]
+    );
+    let fields = ["tcp.srcport", "tcp.dstport", "tcp.len", "tcp.payload"];
+    let Some(packets) = tshark(&dir.join("wire-ate-o-fim.pcapng"), &fields) else {
+        return;
+    };
+    // The client's pieces, one byte a segment, make the line it sent.
+    let client_port = &packets[0][0];
+    let data: Vec<&Vec<String>> = packets
+        .iter()
+        .filter(|p| &p[0] == client_port && p[2] != "0")
+        .collect();
+    assert_eq!(data.len(), "ola, mundo\n".len(), "{packets:?}");
+    assert!(data.iter().all(|p| p[2] == "1"), "{packets:?}");
+    let sent: String = data.iter().map(|p| p[3].clone()).collect();
+    assert_eq!(hex_text(&sent), "ola, mundo\n");
+    // The server's answer came back whole, to the client's port.
+    let answer: Vec<&Vec<String>> = packets
+        .iter()
+        .filter(|p| &p[1] == client_port && p[2] != "0")
+        .collect();
+    assert_eq!(answer.len(), 1, "{packets:?}");
+    assert_eq!(hex_text(&answer[0][3]), "ola, mundo\n");
+
+    // UDP: the datagrams as the server got them, faults applied.
+    let udp = tshark(&dir.join("wire-datagramas.pcapng"), &["udp.payload"]).unwrap();
+    let got: Vec<String> = udp.iter().map(|p| hex_text(&p[0])).collect();
+    assert_eq!(got, ["1", "3", "3", "2", "fim", "ok"]);
+}
+
+/// Bytes written as hex (what tshark prints of a payload), as text.
+fn hex_text(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8(bytes).unwrap()
+}

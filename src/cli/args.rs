@@ -179,6 +179,11 @@ pub struct RunArgs {
     /// With --bless, also add an `output` block to cells that have none.
     #[arg(long, requires = "bless")]
     pub bless_new: bool,
+    /// Write each exercise's connections as a pcapng capture in this folder
+    /// (`LESSON-EXERCISE.pcapng`), for Wireshark or `tshark -r`. Implies
+    /// --trace.
+    #[arg(long, value_name = "DIR")]
+    pub pcap: Option<PathBuf>,
     /// Run one shard of the units: `hash:M/N` or `slice:M/N`.
     #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]
     pub partition: Option<Partition>,
@@ -197,6 +202,7 @@ impl RunArgs {
             format: Format::Human,
             exercises: Vec::new(),
             junit: None,
+            pcap: None,
             bless: false,
             bless_new: false,
             partition: None,

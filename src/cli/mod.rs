@@ -171,7 +171,9 @@ fn unknown_exercise(id: &str, lessons: &[Lesson]) -> ExitCode {
     usage_error(format!("no exercise `{id}` in the lessons given{hint}"))
 }
 
-fn run(args: RunArgs) -> ExitCode {
+fn run(mut args: RunArgs) -> ExitCode {
+    // A capture is made of what the relay records.
+    args.exec.trace |= args.pcap.is_some();
     let lessons = match lesson::load_all(&args.paths) {
         Ok(l) => l,
         Err(errors) => return lesson_errors(&errors),
@@ -207,6 +209,7 @@ fn run(args: RunArgs) -> ExitCode {
         jobs: args.exec.jobs(),
         print_json: args.format == Format::Json,
         junit: args.junit.clone(),
+        pcap: args.pcap.clone(),
         inputs,
         partition: args.partition,
     };

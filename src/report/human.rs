@@ -232,7 +232,7 @@ pub fn exercise_details(
     for c in &e.cells {
         write_details(out, c, lesson, lang)?;
     }
-    if let Some(wire) = &e.wire {
+    if let Some(wire) = e.wire.as_ref().filter(|_| !e.verdict.passed()) {
         write!(out, "{}", super::wire::text(wire, lang))?;
     }
     if with_hint && let Some(hint) = super::hint(lesson.exercise(&e.id), e) {

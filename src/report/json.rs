@@ -147,7 +147,12 @@ fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
     );
     put(&mut obj, "diff", e.diff().map(Value::from));
     put(&mut obj, "stderr", e.stderr().map(Value::from));
-    put(&mut obj, "wire", e.wire.as_deref().map(super::wire::json));
+    let failed = !e.verdict.passed();
+    put(
+        &mut obj,
+        "wire",
+        e.wire.as_deref().filter(|_| failed).map(super::wire::json),
+    );
     put(
         &mut obj,
         "compile_errors",

@@ -5,6 +5,7 @@
 pub mod ci;
 pub mod human;
 pub mod json;
+pub mod pcap;
 pub mod render;
 pub mod wire;
 
