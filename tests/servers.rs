@@ -280,3 +280,38 @@ fn hex_text(hex: &str) -> String {
         .collect();
     String::from_utf8(bytes).unwrap()
 }
+
+/// Issue 24: a student reads one language. On a Portuguese screen no
+/// verdict identifier, diff header or fault is left in English.
+#[test]
+fn a_portuguese_screen_says_verdicts_diffs_and_faults_in_portuguese() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args([
+            "run",
+            "tests/fixtures/servers/wire.md",
+            "--exercise",
+            "um-read-so",
+        ])
+        .env("AULA_CACHE_DIR", cache.path())
+        .env("LANG", "pt_BR.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    for says in [
+        "FALHA um-read-so",
+        "saída diferente",
+        "--- esperado",
+        "+++ obtido",
+        "o cliente 1 (linha 24, bytes divididos em pedaços de 1): saída diferente",
+    ] {
+        assert!(screen.contains(says), "`{says}` not in:\n{screen}");
+    }
+    for english in ["mismatch", "expected", "actual", "bytes split", "FAIL"] {
+        assert!(!screen.contains(english), "`{english}` in:\n{screen}");
+    }
+}

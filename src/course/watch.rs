@@ -468,7 +468,8 @@ impl Session {
                         }
                         let _ = writeln!(out);
                     }
-                    let _ = writeln!(out, "✗ {}: {}", result.id, result.verdict.as_str());
+                    let word = crate::report::verdict_word(result.verdict.as_str(), lang);
+                    let _ = writeln!(out, "✗ {}: {word}", result.id);
                     let _ = human::exercise_details(&mut out, lesson, result, lang, false);
                     if self.hint
                         && let Some(h) = &self.course.exercise_of(c).hint

@@ -98,11 +98,20 @@ pub fn table(exercises: &[String], grades: &[StudentGrade], lang: &str) -> Strin
             let errors = g.errors.iter().map(move |e| format!("{}: {e}", g.student));
             let checks = g.exercises.iter().flat_map(move |e| {
                 e.checks.iter().filter(|c| !c.passed()).map(move |c| {
-                    let message = c.message.as_deref().unwrap_or("");
-                    format!(
-                        "{} {} {}: {} {message}",
-                        g.student, e.id, c.check, c.verdict
-                    )
+                    // The messages are `grades.json`'s, in English; in
+                    // another language the feedback file has them.
+                    let message = match lang == crate::i18n::ENGLISH {
+                        true => c.message.clone().unwrap_or_default(),
+                        false => t!(
+                            "grade.see_feedback",
+                            locale = lang,
+                            path = format!("feedback/{}.md", g.student)
+                        )
+                        .into_owned(),
+                    };
+                    let check = crate::report::words("check", &c.check, lang);
+                    let verdict = crate::report::verdict_word(&c.verdict, lang);
+                    format!("{} {} {check}: {verdict} {message}", g.student, e.id)
                 })
             });
             errors.chain(checks)

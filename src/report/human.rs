@@ -28,10 +28,17 @@ fn secs(d: Duration) -> String {
 }
 
 fn badge(v: Verdict, lang: &str) -> String {
+    let (pass, fail) = (
+        t!("human.pass", locale = lang),
+        t!("human.fail", locale = lang),
+    );
+    // Both words take the same room, so the exercises' names line up
+    // (`OK` and `FALHA` differ in Portuguese).
+    let width = pass.chars().count().max(fail.chars().count());
     if v.passed() {
-        format!("{GREEN}{}{GREEN:#}", t!("human.pass", locale = lang))
+        format!("{GREEN}{pass:<width$}{GREEN:#}")
     } else {
-        format!("{RED}{}{RED:#}", t!("human.fail", locale = lang))
+        format!("{RED}{fail:<width$}{RED:#}")
     }
 }
 
@@ -114,7 +121,8 @@ impl<W: Write> Human<W> {
                 let place = lesson.source.at(line);
                 let title = t!("human.exercise_at", locale = lang, id = e.id, place = place);
                 let _ = writeln!(out);
-                let _ = writeln!(out, "{RED}──── {title}: {}{RED:#}", e.verdict.as_str());
+                let word = super::verdict_word(e.verdict.as_str(), lang);
+                let _ = writeln!(out, "{RED}──── {title}: {word}{RED:#}");
                 let _ = exercise_details(out, lesson, e, lang, true);
             }
         }
@@ -195,7 +203,7 @@ impl<W: Write> Reporter for Human<W> {
                         "  {} {what:<30} {DIM}{}{DIM:#}{}",
                         badge(r.verdict, lang),
                         timing(r.duration, r.cached, lang),
-                        verdict_suffix(r.verdict),
+                        verdict_suffix(r.verdict, lang),
                     ));
                 }
             }
@@ -206,7 +214,7 @@ impl<W: Write> Reporter for Human<W> {
                     badge(ex.verdict, self.lang),
                     ex.id,
                     timing(ex.duration, ex.cached, self.lang),
-                    verdict_suffix(ex.verdict),
+                    verdict_suffix(ex.verdict, self.lang),
                 ));
                 if let Some(bar) = &self.progress {
                     bar.inc(1);
@@ -258,8 +266,9 @@ pub fn plain_details(
 ) -> std::io::Result<()> {
     let place = lesson.source.at(lesson.cell(r.cell).line());
     let title = t!("human.cell_at", locale = lang, place = place);
-    writeln!(out, "{RED}──── {title}: {}{RED:#}", r.verdict.as_str())?;
-    write_cell(out, r, cell_message(lesson, r, lang), lesson)
+    let word = super::verdict_word(r.verdict.as_str(), lang);
+    writeln!(out, "{RED}──── {title}: {word}{RED:#}")?;
+    write_cell(out, r, cell_message(lesson, r, lang), lesson, lang)
 }
 
 fn timing(d: Duration, cached: bool, lang: &str) -> String {
@@ -270,11 +279,11 @@ fn timing(d: Duration, cached: bool, lang: &str) -> String {
     }
 }
 
-fn verdict_suffix(v: Verdict) -> String {
+fn verdict_suffix(v: Verdict, lang: &str) -> String {
     if v.passed() {
         String::new()
     } else {
-        format!("  {RED}{}{RED:#}", v.as_str())
+        format!("  {RED}{}{RED:#}", super::verdict_word(v.as_str(), lang))
     }
 }
 
@@ -294,8 +303,9 @@ fn write_details(
     } else {
         String::new()
     };
-    writeln!(out, "{BOLD}{name}{hidden}: {}{BOLD:#}", c.verdict.as_str())?;
-    write_cell(out, c, None, lesson)
+    let word = super::verdict_word(c.verdict.as_str(), lang);
+    writeln!(out, "{BOLD}{name}{hidden}: {word}{BOLD:#}")?;
+    write_cell(out, c, None, lesson, lang)
 }
 
 fn write_cell(
@@ -303,6 +313,7 @@ fn write_cell(
     c: &CellResult,
     message: Option<String>,
     lesson: &Lesson,
+    lang: &str,
 ) -> std::io::Result<()> {
     if let Some(m) = message {
         writeln!(out, "{m}")?;
@@ -311,7 +322,7 @@ fn write_cell(
         write!(out, "{}", render_diagnostic(d, lesson))?;
     }
     if let Some(diff) = &c.diff {
-        write_diff(out, diff)?;
+        write_diff(out, diff, lang)?;
     }
     if let Some(stderr) = c.stderr.as_deref().filter(|_| !c.verdict.passed()) {
         writeln!(out, "{DIM}stderr:{DIM:#}")?;
@@ -324,12 +335,21 @@ fn write_cell(
 
 /// A unified diff, coloured. Only the two header lines are headers: an
 /// expected line that starts with `--` is a removed line like any other.
-fn write_diff(out: &mut impl Write, diff: &str) -> std::io::Result<()> {
+fn write_diff(out: &mut impl Write, diff: &str, lang: &str) -> std::io::Result<()> {
     let mut header = 0;
     for line in diff.lines() {
         let style = if header < 2 && (line.starts_with("--- ") || line.starts_with("+++ ")) {
             header += 1;
-            BOLD
+            // The diff is kept with English headers (the JSON report's);
+            // a person reads them in their language.
+            let side = if header == 1 {
+                "human.expected"
+            } else {
+                "human.actual"
+            };
+            let words = t!(side, locale = lang);
+            writeln!(out, "{BOLD}{} {words}{BOLD:#}", &line[..3])?;
+            continue;
         } else if line.starts_with('-') {
             header = 2;
             AnsiColor::Red.on_default()
@@ -355,7 +375,7 @@ mod tests {
     fn only_the_first_two_lines_of_a_diff_are_headers() {
         let mut out = Vec::new();
         let diff = "--- expected\n+++ actual\n@@ -1 +1 @@\n--- not a header\n+++ nor this\n";
-        write_diff(&mut out, diff).unwrap();
+        write_diff(&mut out, diff, "en").unwrap();
         let text = String::from_utf8(out).unwrap();
         let bold = format!("{BOLD}");
         let red = format!("{}", AnsiColor::Red.on_default());

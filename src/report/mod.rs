@@ -67,6 +67,25 @@ impl Reporter for Reporters {
     }
 }
 
+/// A verdict as a person reads it: the identifier in English (what the
+/// JSON report and `grades.json` say, and scripts grep for), words in
+/// Portuguese. `word`: a verdict identifier, or a grading status such as
+/// `missing`; one without words is shown as it is.
+pub fn verdict_word(word: &str, lang: &str) -> String {
+    words("verdict", word, lang)
+}
+
+/// An identifier of `kind` (`verdict`, `check`) in `lang`'s words, where
+/// the locales have them; else as it is.
+pub fn words(kind: &str, word: &str, lang: &str) -> String {
+    let key = format!("{kind}.{word}");
+    let said = t!(&key, locale = lang);
+    match said == key {
+        true => word.to_owned(),
+        false => said.into_owned(),
+    }
+}
+
 /// A cell of an exercise, as a reader names it: `the server (line 58)`,
 /// `client 2 (line 84)`; `client 1 (ana.md:41)` when the cell comes from
 /// another file than the lesson (a graded submission) or the lesson is a
