@@ -208,7 +208,8 @@ pub struct ExerciseResult {
     pub port: Option<u16>,
     #[serde(skip)]
     pub cached: bool,
-    /// With `--trace`, under a failure: what went over each connection.
+    /// With `--trace`: what went over each connection (reports show it
+    /// under a failure; `--pcap` writes every exercise's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<Vec<Connection>>,
 }

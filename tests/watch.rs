@@ -190,7 +190,17 @@ fn a_student_fails_fixes_and_moves_on_and_progress_survives_a_restart() {
         screen.contains("lessons/01-first.md (lesson 1 of 1) · greet"),
         "{screen}"
     );
-    assert!(screen.contains("not yet implemented"), "{screen}");
+    // Untouched, it says what to do once, and where: not the panic's
+    // stderr, nor the client's output that follows from it.
+    assert!(
+        screen.contains(
+            "the server (line 15) is yours to write: your solution goes between lines 22 and 24"
+        ),
+        "{screen}"
+    );
+    for consequence in ["not yet implemented", "mismatch", "stderr", "expected"] {
+        assert!(!screen.contains(consequence), "{consequence}: {screen}");
+    }
     assert!(screen.contains("0/2 exercises done"), "{screen}");
 
     // `h` shows the hint of a failing exercise.
@@ -295,7 +305,9 @@ fn without_a_terminal_aula_prints_what_aula_run_prints() {
         text.contains("2 exercícios: 0 passaram, 2 falharam"),
         "{text}"
     );
-    assert!(text.contains("entrou em pânico"), "{text}");
+    // Both exercises are untouched copies: what to do, in Portuguese.
+    assert!(text.contains("é para você escrever"), "{text}");
+    assert!(!text.contains("not yet implemented"), "{text}");
 }
 
 #[test]

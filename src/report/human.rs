@@ -225,6 +225,34 @@ impl<W: Write> Reporter for Human<W> {
     }
 }
 
+/// Whether the exercise failed on the `todo!()` of a solution region, as a
+/// fresh student copy does: the cell, and the region's first and last
+/// lines in the lesson (its `BEGIN` and `END` markers).
+fn still_to_write<'e>(
+    lesson: &Lesson,
+    e: &'e crate::outcome::ExerciseResult,
+) -> Option<(&'e CellResult, usize, usize)> {
+    let Some(crate::outcome::Cause::Panicked {
+        line: Some(line),
+        message,
+        ..
+    }) = &e.cause
+    else {
+        return None;
+    };
+    // `todo!()`'s message, with or without words of its own.
+    if !message.starts_with("not yet implemented") {
+        return None;
+    }
+    let cell = e.cells.get(e.decided_by?)?;
+    let c = lesson.cell(cell.cell);
+    let region = c
+        .regions
+        .iter()
+        .find(|r| r.begin <= *line && *line <= r.end)?;
+    Some((cell, c.line() + region.begin, c.line() + region.end))
+}
+
 /// Why an exercise failed: its message, each failing cell's diff or
 /// compiler errors, and (with `with_hint`) its hint.
 pub fn exercise_details(
@@ -234,11 +262,24 @@ pub fn exercise_details(
     lang: &str,
     with_hint: bool,
 ) -> std::io::Result<()> {
-    if let Some(m) = exercise_message(lesson, e, lang) {
-        writeln!(out, "{m}")?;
-    }
-    for c in &e.cells {
-        write_details(out, c, lesson, lang)?;
+    // An exercise not started yet: what to do, once, and not what follows
+    // from it (a client's empty output, the panic's stderr).
+    if let Some((cell, from, to)) = still_to_write(lesson, e) {
+        let who = super::who(lesson, cell, lang);
+        let source = &lesson.cell(cell.cell).origin.source;
+        let (from, to) = (source.place(from), source.place(to));
+        writeln!(
+            out,
+            "{}",
+            t!("human.todo", locale = lang, who = who, from = from, to = to)
+        )?;
+    } else {
+        if let Some(m) = exercise_message(lesson, e, lang) {
+            writeln!(out, "{m}")?;
+        }
+        for c in &e.cells {
+            write_details(out, c, lesson, lang)?;
+        }
     }
     if let Some(wire) = e.wire.as_ref().filter(|_| !e.verdict.passed()) {
         write!(out, "{}", super::wire::text(wire, lang))?;
