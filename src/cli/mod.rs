@@ -367,7 +367,7 @@ fn grade(mut args: GradeArgs) -> ExitCode {
         options: args.exec.options(),
         max_processes: args.exec.max_processes,
         max_memory: args.exec.max_memory,
-        jobs: args.exec.jobs(),
+        jobs: args.exec.grading_jobs(),
         lang: crate::i18n::from_env(),
     };
     match batch::grade(&reference, &config) {
