@@ -15,7 +15,7 @@ use crate::partition::Partition;
 #[derive(Parser, Debug)]
 #[command(
     name = "aula",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (built with ", env!("AULA_BUILT_WITH"), ")"),
     about = "Runs Rust lessons written in Markdown, like notebooks, and grades their server/client exercises"
 )]
 pub struct Cli {
