@@ -60,7 +60,7 @@ fn verdict_word(v: Verdict, lang: &str) -> String {
     if v.passed() {
         t!("human.pass", locale = lang).into_owned()
     } else {
-        v.as_str().to_owned()
+        super::verdict_word(v.as_str(), lang)
     }
 }
 
