@@ -315,3 +315,82 @@ fn a_portuguese_screen_says_verdicts_diffs_and_faults_in_portuguese() {
         assert!(!screen.contains(english), "`{english}` in:\n{screen}");
     }
 }
+
+/// Issue 21, part 1: one submission's grade as Gradescope's autograder
+/// `results.json`, checked against the fields and types of Gradescope's
+/// specification; a hidden test is shown once published, by its number
+/// and verdict, never its input.
+#[test]
+fn gradescope_results_have_the_specifications_fields_and_keep_hidden_input_hidden() {
+    let dir = root().join("tests/fixtures/servers/grade");
+    let tmp = tempfile::tempdir().unwrap();
+    let subs = tmp.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    std::fs::copy(dir.join("subs/rui.md"), subs.join("rui.md")).unwrap();
+    let results = tmp.path().join("results.json");
+    let (status, stdout, stderr) = aula(&[
+        "grade",
+        dir.join("linhas.md").to_str().unwrap(),
+        subs.to_str().unwrap(),
+        "--out",
+        tmp.path().join("out").to_str().unwrap(),
+        "--gradescope",
+        results.to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{stdout}\n{stderr}");
+    let text = std::fs::read_to_string(&results).unwrap();
+    assert!(!text.contains("girafa-escondida"), "{text}");
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        r["score"].is_number() && r["execution_time"].is_number(),
+        "{r:#}"
+    );
+    assert!(r["output"].is_string(), "{r:#}");
+    let tests = r["tests"].as_array().unwrap();
+    for t in tests {
+        assert!(t["name"].is_string() && t["output"].is_string(), "{t:#}");
+        assert!(
+            t["score"].is_number() && t["max_score"].is_number(),
+            "{t:#}"
+        );
+        assert!(["passed", "failed"].contains(&t["status"].as_str().unwrap()));
+        let visibility = t["visibility"].as_str().unwrap();
+        assert!(
+            ["hidden", "after_due_date", "after_published", "visible"].contains(&visibility),
+            "{t:#}"
+        );
+    }
+    let server = tests
+        .iter()
+        .find(|t| t["name"] == "linhas: server")
+        .unwrap();
+    assert_eq!(
+        (server["score"].as_f64(), server["max_score"].as_f64()),
+        (Some(0.0), Some(2.0))
+    );
+    assert_eq!(server["status"], "failed");
+    let hidden = tests
+        .iter()
+        .find(|t| t["visibility"] == "after_published")
+        .expect("the hidden test");
+    assert_eq!(
+        hidden["name"],
+        "linhas: server: hidden test 1 (bytes split into pieces of 1)"
+    );
+    assert_eq!(hidden["output"], "verdict: mismatch");
+
+    // Two submissions: not one student's results, so none are written.
+    std::fs::copy(dir.join("subs/lia.md"), subs.join("lia.md")).unwrap();
+    std::fs::remove_file(&results).unwrap();
+    let (_, _, stderr) = aula(&[
+        "grade",
+        dir.join("linhas.md").to_str().unwrap(),
+        subs.to_str().unwrap(),
+        "--out",
+        tmp.path().join("out2").to_str().unwrap(),
+        "--gradescope",
+        results.to_str().unwrap(),
+    ]);
+    assert!(!results.exists());
+    assert!(stderr.contains("this batch has 2"), "{stderr}");
+}

@@ -78,6 +78,11 @@ pub struct GradeArgs {
     /// case per check.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also write Gradescope's autograder `results.json` to this file: a
+    /// test per check, hidden tests shown once published. For a batch of
+    /// one submission, as Gradescope's autograder grades one.
+    #[arg(long, value_name = "PATH")]
+    pub gradescope: Option<PathBuf>,
     /// Grade one shard of the submissions (by student): `hash:M/N` or
     /// `slice:M/N`; `aula merge --grades` puts the shards together.
     #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]

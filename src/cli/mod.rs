@@ -362,6 +362,7 @@ fn grade(mut args: GradeArgs) -> ExitCode {
         json: args.format == Format::Json,
         unsandboxed: args.unsandboxed,
         junit: args.junit,
+        gradescope: args.gradescope,
         partition: args.partition,
         max_submission_size: args.max_submission_size,
         options: args.exec.options(),

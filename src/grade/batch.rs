@@ -32,6 +32,8 @@ pub struct Config {
     pub unsandboxed: bool,
     /// Where to write a JUnit XML report too.
     pub junit: Option<PathBuf>,
+    /// Where to write Gradescope's `results.json` (one student's batch).
+    pub gradescope: Option<PathBuf>,
     /// This shard of the students, by name.
     pub partition: Option<Partition>,
     /// A larger submission is `invalid`, unread.
@@ -288,6 +290,21 @@ fn report(
         && let Err(e) = std::fs::write(path, output::junit(book, grades))
     {
         eprintln!("error: {}: {e}", path.display());
+    }
+    match (&config.gradescope, grades) {
+        (Some(path), [grade]) => {
+            let results = super::gradescope::results(grade, begun.elapsed().as_secs_f64());
+            let text = serde_json::to_string_pretty(&results).unwrap_or_default();
+            if let Err(e) = crate::fs::write_atomically(path, text) {
+                eprintln!("error: {}: {e}", path.display());
+            }
+        }
+        (Some(path), _) => eprintln!(
+            "error: {}: not written: --gradescope is one submission's results, and this batch has {}",
+            path.display(),
+            grades.len()
+        ),
+        (None, _) => {}
     }
     if config.json {
         print!("{}", output::json(book, grades));

@@ -7,6 +7,7 @@
 //! which the gradebook and feedback are written ([`output`]).
 
 pub mod batch;
+pub mod gradescope;
 pub mod human;
 pub mod intake;
 pub mod output;
@@ -54,6 +55,10 @@ pub fn round2(x: f64) -> f64 {
 pub struct TestGrade {
     pub test: String,
     pub verdict: String,
+    /// A hidden client of the reference (an addition to GRADE-FORMAT 1.1's
+    /// grades.json, written only when true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -284,6 +289,7 @@ fn check_grade(
         .map(|c| TestGrade {
             test: report::who(lesson, c, "en"),
             verdict: c.verdict.as_str().to_owned(),
+            hidden: lesson.cell(c.cell).is_hidden(),
         })
         .collect();
     let decided_withheld = r
@@ -600,6 +606,7 @@ fn refused(
         tests: vec![TestGrade {
             test: report::who(&spliced.lesson, &cell, "en"),
             verdict: Verdict::CompileError.as_str().to_owned(),
+            hidden: false,
         }],
     };
     let local = Local {

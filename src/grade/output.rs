@@ -519,6 +519,7 @@ mod tests {
             tests: vec![super::super::TestGrade {
                 test: "hidden test 1".to_owned(),
                 verdict: "mismatch".to_owned(),
+                hidden: true,
             }],
         };
         let grade = StudentGrade {
