@@ -172,13 +172,10 @@ impl Running {
     fn processes(&self) -> Vec<i32> {
         match &self.exec {
             Exec::Evcxr { killer, .. } => killer.processes(),
-            Exec::Native { child, group, .. } => match group {
-                Some(group) => group.members(),
-                None => {
-                    let pid = child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32;
-                    super::idle::with_descendants(pid)
-                }
-            },
+            Exec::Native { child, group, .. } => {
+                let pid = child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32;
+                super::idle::processes_of(pid, group.as_deref())
+            }
         }
     }
 

@@ -23,14 +23,13 @@
 
 use super::ports::Tables;
 
-/// What one blocked thread is waiting in.
+/// What one thread of the server is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
-    /// For a connection or a datagram: `accept`, `recv`, `poll`, ...
-    Network,
-    /// For another thread or process of the server (a futex, `wait4`), or
-    /// a read on a pipe or socket: ended only by something else happening.
-    Other,
+    /// Blocked until something else happens: a connection or a datagram
+    /// (`accept`, `recv`, `poll`, ...), another of its threads or processes
+    /// (a futex, `wait4`), a read on a pipe or socket.
+    Waiting,
     /// Running, sleeping, waiting with a timeout, or unknown: it may do
     /// something by itself.
     Busy,
@@ -64,9 +63,18 @@ pub fn only_waiting(pids: &[i32], tables: &Tables, port: u16) -> bool {
     true
 }
 
+/// The processes a cell runs as now: its pids group's where it has one
+/// (what left its process tree included), else `pid` and its descendants.
+pub fn processes_of(pid: i32, group: Option<&super::confine::Group>) -> Vec<i32> {
+    match group {
+        Some(group) => group.members(),
+        None => with_descendants(pid),
+    }
+}
+
 /// `pid` and every process it started that is still its descendant, from
 /// each thread's `children` file; bounded by what `/proc` lists.
-pub fn with_descendants(pid: i32) -> Vec<i32> {
+fn with_descendants(pid: i32) -> Vec<i32> {
     let mut all = vec![pid];
     let mut at = 0;
     while at < all.len() && all.len() < 4096 {
@@ -136,14 +144,14 @@ fn classify(nr: i64, a: &[u64]) -> Wait {
         _ => false,
     };
     if network {
-        return Wait::Network;
+        return Wait::Waiting;
     }
     let op = (a[1] as u32 as i32) & FUTEX_CMD_MASK;
     let futex_forever =
         matches!(op, FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_LOCK_PI2) || op == FUTEX_LOCK_PI;
     match nr {
-        SYS_futex if futex_forever && untimed(a[3]) => Wait::Other,
-        SYS_wait4 | SYS_waitid | SYS_read | SYS_readv => Wait::Other,
+        SYS_futex if futex_forever && untimed(a[3]) => Wait::Waiting,
+        SYS_wait4 | SYS_waitid | SYS_read | SYS_readv => Wait::Waiting,
         _ => Wait::Busy,
     }
 }
@@ -165,13 +173,13 @@ mod tests {
         };
         assert_eq!(
             wait_of(&line(libc::SYS_accept4, [3, 0, 0, 0x80000, 0, 0])),
-            Wait::Network
+            Wait::Waiting
         );
         // A futex with no timeout: a worker waiting for work, a join.
         let wait = (libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG) as u64;
         assert_eq!(
             wait_of(&line(libc::SYS_futex, [0x55, wait, 0xffff_ffff, 0, 0, 0])),
-            Wait::Other
+            Wait::Waiting
         );
         // With one, it wakes by itself: a `recv_timeout`.
         assert_eq!(
@@ -183,7 +191,7 @@ mod tests {
                 libc::SYS_epoll_pwait,
                 [3, 0x7ffd, 1024, u64::MAX, 0, 8]
             )),
-            Wait::Network
+            Wait::Waiting
         );
         assert_eq!(
             wait_of(&line(libc::SYS_epoll_pwait, [3, 0x7ffd, 1024, 250, 0, 8])),

@@ -107,10 +107,7 @@ impl Killer {
     /// The processes the child runs as now: its pids group's, or the child
     /// and its descendants where there is no group.
     pub fn processes(&self) -> Vec<i32> {
-        match &self.group {
-            Some(group) => group.members(),
-            None => super::idle::with_descendants(self.pid()),
-        }
+        super::idle::processes_of(self.pid(), self.group.as_deref())
     }
 
     /// Like [`Killer::kill`], and returns once nothing the context started
