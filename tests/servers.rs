@@ -308,6 +308,8 @@ fn a_portuguese_screen_says_verdicts_diffs_and_faults_in_portuguese() {
         "--- esperado",
         "+++ obtido",
         "o cliente 1 (linha 24, bytes divididos em pedaços de 1): saída diferente",
+        // `de` joined to the article, as Portuguese writes it.
+        "a saída do cliente 1 (linha 24, bytes divididos em pedaços de 1) e o servidor",
     ] {
         assert!(screen.contains(says), "`{says}` not in:\n{screen}");
     }

@@ -158,6 +158,19 @@ fn name_cell(lesson: &Lesson, cell: &CellResult, lang: &str) -> String {
     .into_owned()
 }
 
+/// "of" before a name: in Portuguese, `de` joined to the name's article
+/// (`do servidor`, `da célula`), as a reader writes it.
+fn of(who: &str, lang: &str) -> String {
+    if !lang.starts_with(crate::i18n::PORTUGUESE) {
+        return format!("of {who}");
+    }
+    match who.split_once(' ') {
+        Some(("o", rest)) => format!("do {rest}"),
+        Some(("a", rest)) => format!("da {rest}"),
+        _ => format!("de {who}"),
+    }
+}
+
 fn and_list(items: &[String], lang: &str) -> String {
     match items {
         [] => String::new(),
@@ -268,7 +281,7 @@ pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<Strin
             t!(
                 "cause.replay_panicked",
                 locale = l,
-                who = who,
+                of_who = of(&who, l),
                 message = message
             )
         }
@@ -363,7 +376,7 @@ pub fn exercise_message(lesson: &Lesson, r: &ExerciseResult, lang: &str) -> Opti
             let mut m = t!(
                 "cause.differs",
                 locale = l,
-                who = and_list(&names(cells), l)
+                of_who = of(&and_list(&names(cells), l), l)
             )
             .into_owned();
             if *server_kept_running && cells.contains(&0) {
