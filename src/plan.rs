@@ -135,11 +135,19 @@ impl fmt::Display for Environment {
 /// change, and not when prose or other exercises do.
 pub fn fingerprint(lesson: &Lesson, ex: &Exercise) -> String {
     let mut key = KeyBuilder::new("fingerprint").field("timeout", format!("{:?}", ex.timeout));
+    key = crate_fields(key, &lesson.crates_of(ex));
     for &i in &seen_by(lesson, ex).0 {
         let cell = lesson.cell(i);
         key = cell_fields(key, cell, format!("{:?}", cell.kind));
     }
     key.finish().as_str().to_owned()
+}
+
+/// The crates a unit links, by what `[dependencies]` says of them.
+fn crate_fields(key: KeyBuilder, crates: &[crate::lesson::Dep]) -> KeyBuilder {
+    crates
+        .iter()
+        .fold(key, |key, d| key.field("crate", d.manifest_line()))
 }
 
 /// What of a cell its results depend on; `kind` as the caller describes it.
@@ -213,6 +221,8 @@ impl<'a> Keys<'a> {
         for i in plain_cells(lesson).take_while(|&i| i <= index) {
             key = key.field("code", &lesson.cell(i).code);
         }
+        // The `:dep` lines are out of the code: the crates the cell links.
+        key = crate_fields(key, &lesson.crates_of_cell(index));
         let expected = lesson.cell(index).expected.as_ref();
         key.field("expected", expected.map_or("\0none", |e| e.text.as_str()))
             .finish()
@@ -232,6 +242,7 @@ impl<'a> Keys<'a> {
             .field("environment", &self.environment)
             .field("timeout", format!("{:?}", ex.timeout))
             .field("replay", format!("{replayed:?}"));
+        key = crate_fields(key, &lesson.crates_of(ex));
         for &i in &seen.0 {
             let cell = lesson.cell(i);
             // Which plain cells each exercise cell sees is part of what it runs.
@@ -393,5 +404,32 @@ impl<'l> Plan<'l> {
     /// a server's and a client's for each exercise running at once.
     pub fn contexts_needed(&self, jobs: usize) -> usize {
         usize::from(self.plain_misses() > 0) + 2 * jobs.min(self.exercise_misses())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lesson(dep: &str) -> Lesson {
+        let text = format!(
+            "# L\n\n```rust\n{dep}\nfn f() {{}}\n```\n\n```rust,server,exercise=e\nprintln!(\"s\");\n```\n\n```rust,client,exercise=e\n```\n"
+        );
+        crate::lesson::parse(std::path::Path::new("l.md"), &text).unwrap()
+    }
+
+    #[test]
+    fn an_exercise_and_a_plain_cell_change_with_the_crates_they_link() {
+        let tokio1 = lesson(":dep tokio = \"1\"");
+        let tokio2 = lesson(":dep tokio = \"2\"");
+        let none = lesson("");
+        let fp = |l: &Lesson| fingerprint(l, &l.exercises[0]);
+        assert_ne!(fp(&tokio1), fp(&tokio2));
+        assert_ne!(fp(&tokio1), fp(&none));
+        let keys = Keys::new(&Environment::default(), None);
+        assert_ne!(
+            keys.plain_key(&tokio1, 0).as_str(),
+            keys.plain_key(&tokio2, 0).as_str()
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::exec::{Cancel, Engine};
 use crate::judge;
-use crate::lesson::{Exercise, Lesson};
+use crate::lesson::{Dep, Exercise, Lesson, LessonError};
 use crate::observation::Ending;
 use crate::outcome::{
     Cause, CellResult, ExerciseResult, Finished, LessonResult, PlainResult, Role, Verdict,
@@ -94,6 +94,51 @@ fn exercise(
     Some(result)
 }
 
+/// Fetches and builds the crates of every `:dep` line of `lessons`, each set
+/// once (LESSON-FORMAT 1.2: before any exercise runs). A set that cannot be
+/// had is an error of the lesson, at the line of the crate cargo's message
+/// names (or the set's first), with cargo's message.
+pub fn prepare_crates(engine: &Engine, lessons: &[Lesson]) -> Result<(), Vec<LessonError>> {
+    let mut errors = Vec::new();
+    for lesson in lessons.iter().filter(|l| !l.crates.is_empty()) {
+        let mut sets: Vec<Vec<Dep>> = lesson
+            .exercises
+            .iter()
+            .map(|ex| lesson.crates_of(ex))
+            .chain((0..lesson.cells.len()).map(|i| lesson.crates_of_cell(i)))
+            .filter(|set| !set.is_empty())
+            .collect();
+        sets.sort();
+        sets.dedup();
+        for set in sets {
+            let Err(failed) = engine.crates(&set) else {
+                continue;
+            };
+            let named = set
+                .iter()
+                .find(|d| failed.cargo.contains(&format!("`{}`", d.name)))
+                .unwrap_or(&set[0]);
+            let error = LessonError {
+                path: lesson.path.clone(),
+                line: Some(named.line),
+                cell: None,
+                message: format!(
+                    "`:dep {}` could not be fetched or built; cargo says:\n{}",
+                    named.name, failed.cargo
+                ),
+            };
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// `aula run` once its lessons are chosen: the engine and the cache, how
 /// many exercises run at once, and where the report goes.
 pub struct Command {
@@ -127,6 +172,10 @@ impl Command {
         let engine = (self.engine)
             .std_types(crate::exec::StdTypes::Fixed(std_types))
             .start()?;
+        if let Err(errors) = prepare_crates(&engine, lessons) {
+            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            anyhow::bail!("{}", text.join("\nerror: "));
+        }
         let cancel = Cancel::new();
         let signals = crate::exec::Signals::watch(&cancel);
         let environment = crate::exec::toolchain::environment(engine.options(), engine.isolated());

@@ -102,7 +102,7 @@ impl Builder {
         // `aula run` could have written is linked into the graded code.
         let runtime_cache = match self.confinement {
             Some(_) => None,
-            None => Cache::default_dir().map(|d| d.join("runtime")),
+            None => Cache::default_dir(),
         };
         let mut engine = Engine::new(
             self.options,

@@ -457,6 +457,9 @@ pub fn run(
     natives: &Natives,
     cancel: &Cancel,
 ) -> Result<Option<ExerciseObservation>> {
+    let crates = engine
+        .crates(&lesson.crates_of(ex))
+        .map_err(|e| anyhow::anyhow!("the lesson's crates could not be built:\n{e}"))?;
     for attempt_no in 1..=PORT_TRIES {
         let ports = Ports::allocate(lesson, ex, engine.options.trace)?;
         let setting = Setting {
@@ -467,6 +470,7 @@ pub fn run(
             replayable,
             natives,
             ports: &ports,
+            crates: crates.clone(),
         };
         let Some(obs) = attempt(&setting, cancel)? else {
             return Ok(None);
@@ -495,6 +499,8 @@ struct Setting<'a> {
     replayable: &'a [Replay],
     natives: &'a Natives,
     ports: &'a Ports,
+    /// The crates its cells link (the lesson's `:dep` lines above it).
+    crates: Option<std::sync::Arc<super::crates::Built>>,
 }
 
 impl Setting<'_> {
@@ -539,13 +545,14 @@ impl Setting<'_> {
                 .arg(if gate { "1" } else { "0" });
             return Running::start_process(command, index, capture, opts.limits, netns, None);
         }
-        let kernel = match spare.pop() {
+        let mut kernel = match spare.pop() {
             Some(mut k) => {
                 k.reset()?;
                 k
             }
             None => self.lane.pool.take()?,
         };
+        kernel.link_crates(self.crates.clone());
         let capture = engine.new_capture(&kernel, &self.name(index))?;
         let map = cell_code(
             self.lesson,

@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result};
 use evcxr::{Error as EvcxrError, EvalContext};
 
 use super::confine;
+use super::crates::Built;
 use super::netns::Netns;
 use super::runtime;
 use super::sandbox::Limits;
@@ -216,6 +217,11 @@ pub struct Kernel {
     /// evcxr's build folder, once known (confined contexts): scrubbed at
     /// each reset.
     build: Option<std::path::PathBuf>,
+    /// The flags every cell is compiled with (`CARGO_ENCODED_RUSTFLAGS`,
+    /// split): evcxr's, and the runtime library's where there is one.
+    base_flags: Vec<String>,
+    /// The crates the next cells link (see [`Kernel::link_crates`]).
+    crates: Option<Arc<Built>>,
 }
 
 impl Kernel {
@@ -271,16 +277,16 @@ impl Kernel {
         // Built meanwhile (see `runtime_lib::prefetch`).
         let runtime_lib = std::sync::LazyLock::force(runtime_lib).as_deref();
         let mut runtime_items = runtime::MODULE;
+        let mut base_flags = vec!["-Cprefer-dynamic".to_owned()];
         // Build settings live in the context's configuration, which `clear`
         // keeps; an evaluation of nothing commits them.
         let mut state = ctx.state();
         let build = workdir.to_string_lossy();
         state.set_build_env(BUILD_ENV, &build);
         if let Some(lib) = runtime_lib {
-            state.set_build_env(
-                "CARGO_ENCODED_RUSTFLAGS",
-                &super::runtime_lib::encoded_rustflags(lib),
-            );
+            let flags = super::runtime_lib::encoded_rustflags(lib);
+            state.set_build_env("CARGO_ENCODED_RUSTFLAGS", &flags);
+            base_flags = flags.split('\x1f').map(str::to_owned).collect();
             runtime_items = runtime::SHIM;
         }
         if let Some(c) = &confinement {
@@ -322,6 +328,8 @@ impl Kernel {
                 .as_ref()
                 .and_then(|c| c.user.as_ref().map(|(u, _)| *u)),
             build: None,
+            base_flags,
+            crates: None,
         };
         if let Some(c) = confinement {
             // The first child ran evcxr's warm-up under the boot rules; its
@@ -400,6 +408,12 @@ impl Kernel {
         Ok(())
     }
 
+    /// The crates the next evaluations may use (a lesson's `:dep` lines),
+    /// or none. Their flags go into the build settings with the next eval.
+    pub fn link_crates(&mut self, crates: Option<Arc<Built>>) {
+        self.crates = crates;
+    }
+
     /// Evaluates the segments as one piece of code, with aula's runtime module
     /// in front the first time. Compile errors come back in lesson lines.
     pub fn eval(&mut self, mut map: SourceMap) -> Result<(), EvalError> {
@@ -409,7 +423,13 @@ impl Kernel {
         self.used = true;
         self.stdout.clear();
         self.stderr.clear();
-        match self.ctx.eval(map.code()) {
+        // Given with every eval: a failed one commits nothing of its state,
+        // so flags set once could silently be lost.
+        let mut flags = self.base_flags.clone();
+        flags.extend(self.crates.iter().flat_map(|c| c.rustc_flags()));
+        let mut state = self.ctx.state();
+        state.set_build_env("CARGO_ENCODED_RUSTFLAGS", &flags.join("\x1f"));
+        match self.ctx.eval_with_state(map.code(), state) {
             Ok(_) => {
                 self.runtime_loaded = true;
                 Ok(())

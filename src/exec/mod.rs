@@ -6,6 +6,7 @@ pub mod analysis;
 mod builder;
 pub mod capture;
 pub mod confine;
+pub mod crates;
 mod exercise;
 mod idle;
 pub mod kernel;
@@ -93,6 +94,8 @@ pub struct Engine {
     confinement: Option<Arc<confine::Confinement>>,
     /// The standard library rust-analyzer loads, when it can still change.
     std_link: Option<analysis::StdLink>,
+    /// The lessons' crates, built once (`:dep` lines).
+    crates: crates::Store,
 }
 
 /// A peer's capture folder, rules file and pids group.
@@ -117,8 +120,8 @@ impl Engine {
     /// `netns`: the namespaces students' code runs in (`--isolate`), a lane
     /// each; none: one lane, not isolated.
     /// `confinement`: Landlock and a pids cgroup for students' code (grading).
-    /// `runtime_cache`: where aula's compiled runtime is kept between runs;
-    /// none: it is built in the scratch folder.
+    /// `runtime_cache`: where aula's compiled runtime and lessons' crates
+    /// are kept between runs; none: they are built in the scratch folder.
     pub fn new(
         options: Options,
         scratch: Scratch,
@@ -131,8 +134,15 @@ impl Engine {
         let tmp_root = scratch.tmp();
         let tmp_root = tmp_root.canonicalize().unwrap_or(tmp_root);
         let numbered = Arc::new(AtomicUsize::new(0));
-        let runtime_lib =
-            runtime_lib::pending(runtime_cache.unwrap_or_else(|| tmp_root.join("aula-runtime")));
+        let crates = crates::Store::new(
+            runtime_cache
+                .as_ref()
+                .map_or_else(|| tmp_root.join("aula-crates"), |c| c.join("crates")),
+            &options.opt_level,
+        );
+        let runtime_lib = runtime_lib::pending(
+            runtime_cache.map_or_else(|| tmp_root.join("aula-runtime"), |c| c.join("runtime")),
+        );
         let std_libs = match confinement.as_ref().and_then(|c| c.users) {
             Some(_) => Some(open_scratch_to_user(&scratch)?),
             None => None,
@@ -173,7 +183,17 @@ impl Engine {
             numbered,
             confinement,
             std_link: None,
+            crates,
         })
+    }
+
+    /// The built crates of `deps` (see [`crates::Store::get`]): fetched and
+    /// built the first time a run asks, found in the cache after that.
+    pub fn crates(
+        &self,
+        deps: &[crate::lesson::Dep],
+    ) -> Result<Option<Arc<crates::Built>>, crates::Failed> {
+        self.crates.get(deps)
     }
 
     /// Lets [`Engine::need_std_types`] move rust-analyzer from the empty

@@ -52,8 +52,10 @@ impl Natives {
         replay: &[Replay],
         dir: &Path,
         opt_level: &str,
+        crates: Option<&super::crates::Built>,
         jobs: usize,
     ) -> (Natives, Vec<(usize, String)>) {
+        let flags = crates.map(|c| c.rustc_flags()).unwrap_or_default();
         let _ = std::fs::create_dir_all(dir);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results = std::sync::Mutex::new(Vec::new());
@@ -63,7 +65,7 @@ impl Natives {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let Some(&cell) = cells.get(i) else { break };
-                        let built = compile(lesson, cell, replay, dir, opt_level);
+                        let built = compile(lesson, cell, replay, dir, opt_level, &flags);
                         results
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -126,6 +128,7 @@ fn compile(
     replay: &[Replay],
     dir: &Path,
     opt_level: &str,
+    crates: &[String],
 ) -> Result<PathBuf, String> {
     let src = dir.join(format!("half-{index}.rs"));
     let bin = dir.join(format!("half-{index}"));
@@ -133,6 +136,7 @@ fn compile(
     let out = std::process::Command::new("rustc")
         .args(["--edition", "2021", "--crate-type", "bin", "-C"])
         .arg(format!("opt-level={opt_level}"))
+        .args(crates)
         .arg("-o")
         .arg(&bin)
         .arg(&src)
@@ -162,7 +166,7 @@ mod tests {
             wrapped: false,
         }];
         let dir = tempfile::tempdir().unwrap();
-        let (natives, failed) = Natives::build(&lesson, &[1], &replay, dir.path(), "0", 1);
+        let (natives, failed) = Natives::build(&lesson, &[1], &replay, dir.path(), "0", None, 1);
         assert!(failed.is_empty(), "{failed:?}");
         let capture = dir.path().join("cap");
         std::fs::create_dir(&capture).unwrap();

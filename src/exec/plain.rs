@@ -192,6 +192,14 @@ fn run_cell(
 ) -> Result<PlainObservation, EvalError> {
     let cell = lesson.cell(index);
     let opts = &engine.options;
+    match engine.crates(&lesson.crates_of_cell(index)) {
+        Ok(crates) => kernel.link_crates(crates),
+        Err(e) => {
+            return Err(EvalError::Other(format!(
+                "the lesson's crates could not be built:\n{e}"
+            )));
+        }
+    }
     let capture = match engine.new_capture(kernel, &format!("cell-{}", cell.line())) {
         Ok(c) => c,
         Err(e) => return Err(EvalError::Other(format!("creating a capture folder: {e}"))),

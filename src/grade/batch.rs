@@ -215,6 +215,15 @@ fn grade_rest(
     for lane in 0..jobs.min(rest.len()) {
         engine.warm_lane(lane, if lane == 0 { 3 } else { 2 });
     }
+    // The reference's crates, fetched and built before any student's code
+    // runs, by the grader; students' `:dep` lines are never read.
+    crate::run::prepare_crates(engine, std::slice::from_ref(reference)).map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        text.join("\n")
+    })?;
+    let crates = engine
+        .crates(&reference.crates)
+        .map_err(|e| format!("{}: {e}", reference.path.display()))?;
     let keys = Keys::new(&crate::plan::Environment::default(), None);
     let plain = crate::run::plain(engine, reference, &keys, cancel);
     let replay = crate::plan::replay_of(&plain);
@@ -231,6 +240,7 @@ fn grade_rest(
         &replay,
         &engine.natives_dir(),
         &engine.options().opt_level,
+        crates.as_deref(),
         jobs.max(2),
     );
     eprintln!(

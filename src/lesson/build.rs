@@ -8,6 +8,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::crates::{self, Dep};
 use super::{
     Block, BlockKind, Cell, CellKind, DEFAULT_POINTS, DEFAULT_TIMEOUT, Exercise, Expected, Item,
     Lang, Lesson, LessonError, Origin, Region, SourceFile, WireFault,
@@ -287,6 +288,7 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
         list: Vec::new(),
     };
     let mut found = cells(&source, items, &mut errors);
+    let crates = crates(&mut found.cells, &mut errors);
     let mut exercises = exercises(&found, &mut errors);
     attach_hints(&mut found, &mut exercises, &mut errors);
     if !errors.list.is_empty() {
@@ -300,6 +302,7 @@ pub fn build(source: Arc<SourceFile>, items: Vec<Item>) -> Result<Lesson, Vec<Le
         blocks,
         cells: found.cells,
         exercises,
+        crates,
         conceal_hidden: false,
     })
 }
@@ -312,7 +315,8 @@ pub fn cells_only(source: Arc<SourceFile>, items: Vec<Item>) -> (Vec<Cell>, Vec<
         path: source.path.clone(),
         list: Vec::new(),
     };
-    let found = cells(&source, items, &mut errors);
+    let mut found = cells(&source, items, &mut errors);
+    crates(&mut found.cells, &mut errors);
     (found.cells, errors.list)
 }
 
@@ -454,6 +458,36 @@ fn cells(source: &Arc<SourceFile>, items: Vec<Item>, errors: &mut Errors) -> Fou
         hint_anchor = Some(index);
     }
     found
+}
+
+/// The `:dep` lines of the Rust cells, taken out of their code, in file
+/// order; a crate declared twice alike counts once.
+fn crates(cells: &mut [Cell], errors: &mut Errors) -> Vec<Dep> {
+    let mut deps: Vec<Dep> = Vec::new();
+    for cell in cells.iter_mut() {
+        if cell.lang != Lang::Rust || cell.kind == CellKind::Ignored {
+            continue;
+        }
+        let (found, bad) = crates::take_deps(&mut cell.code, cell.kind == CellKind::Plain);
+        for (n, message) in bad {
+            errors.at(cell.line() + n, message);
+        }
+        for (n, name, spec) in found {
+            let line = cell.line() + n;
+            match deps.iter().find(|d| d.name == name) {
+                Some(d) if d.spec == spec => {}
+                Some(d) => errors.at(
+                    line,
+                    format!(
+                        "`:dep {name}` again, as `{spec}`; line {} has it as `{}`",
+                        d.line, d.spec
+                    ),
+                ),
+                None => deps.push(Dep { name, spec, line }),
+            }
+        }
+    }
+    deps
 }
 
 /// Exercises in the order of their server cells, each with its clients in
@@ -854,6 +888,34 @@ mod tests {
 
     /// Every lesson and fixture of the repository, written back from its
     /// blocks, is the file it was read from.
+    #[test]
+    fn dep_lines_are_the_lessons_crates_and_later_cells_see_them() {
+        let src = "# T\n\n```rust\nfn before() {}\n```\n\n```rust\n:dep tokio = \"1\"\n:dep rand = \"0.8\"\nfn after() {}\n```\n\n```rust,server,exercise=e\n```\n\n```rust,client,exercise=e\n```\n\n```rust\n:dep tokio = \"1\"\n```\n";
+        let lesson = parse_str(src).unwrap();
+        let names: Vec<(&str, usize)> = lesson
+            .crates
+            .iter()
+            .map(|d| (d.name.as_str(), d.line))
+            .collect();
+        assert_eq!(names, [("tokio", 8), ("rand", 9)]);
+        assert_eq!(lesson.cells[1].code, "\n\nfn after() {}\n");
+        assert!(lesson.crates_of_cell(0).is_empty());
+        assert_eq!(lesson.crates_of_cell(1).len(), 2);
+        assert_eq!(lesson.crates_of(&lesson.exercises[0]).len(), 2);
+        let twice = format!("{src}\n```rust\n:dep rand = \"0.9\"\n```\n");
+        let e = all_errors(&twice);
+        assert!(
+            e.contains("`:dep rand` again, as `\"0.9\"`; line 9 has it as `\"0.8\"`"),
+            "{e}"
+        );
+        let in_server = "# T\n\n```rust,server,exercise=e\n:dep rand = \"1\"\n```\n\n```rust,client,exercise=e\n```\n";
+        assert!(
+            all_errors(in_server).contains("l.md:4:"),
+            "{}",
+            all_errors(in_server)
+        );
+    }
+
     #[test]
     fn every_lesson_and_fixture_is_written_back_byte_for_byte() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));

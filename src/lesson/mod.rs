@@ -10,6 +10,7 @@
 //! does not own.
 
 mod build;
+pub mod crates;
 pub mod markdown;
 pub mod notebook;
 pub mod student;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use build::{build, suggest};
+pub use crates::Dep;
 pub use wire::WireFault;
 
 /// Default wall-clock limit of an exercise (LESSON-FORMAT.md).
@@ -118,6 +120,8 @@ pub struct Lesson {
     pub cells: Vec<Cell>,
     /// Exercises in the order of their server cells.
     pub exercises: Vec<Exercise>,
+    /// (1.2) The crates its plain cells' `:dep` lines declare, in file order.
+    pub crates: Vec<Dep>,
     /// Whether reports name hidden clients only as "hidden test N" and keep
     /// their code, input and outputs to themselves (grading).
     pub conceal_hidden: bool,
@@ -273,6 +277,29 @@ impl Lesson {
             .iter()
             .enumerate()
             .filter(move |(_, c)| c.kind == CellKind::Plain && c.line() < line)
+    }
+
+    /// The crates a cell whose code ends before `line` may use: those
+    /// declared above it (evcxr adds a crate when its `:dep` line runs).
+    pub fn crates_before(&self, line: usize) -> Vec<Dep> {
+        self.crates
+            .iter()
+            .filter(|d| d.line < line)
+            .cloned()
+            .collect()
+    }
+
+    /// The crates an exercise's cells may use: as with the plain cells it
+    /// replays, those above its last cell.
+    pub fn crates_of(&self, ex: &Exercise) -> Vec<Dep> {
+        let last = ex.cells().map(|i| self.cell(i).line()).max().unwrap_or(0);
+        self.crates_before(last)
+    }
+
+    /// The crates a plain cell may use: its own `:dep` lines included.
+    pub fn crates_of_cell(&self, index: usize) -> Vec<Dep> {
+        let cell = self.cell(index);
+        self.crates_before(cell.line() + cell.code.lines().count() + 1)
     }
 
     /// The text of a 1-based line of the lesson, for compiler messages.
