@@ -94,23 +94,46 @@ fn exercise(
     Some(result)
 }
 
+/// The sets of crates a lesson's units link, each once.
+fn crate_sets(lesson: &Lesson) -> Vec<Vec<Dep>> {
+    if lesson.crates.is_empty() {
+        return Vec::new();
+    }
+    let mut sets: Vec<Vec<Dep>> = lesson
+        .exercises
+        .iter()
+        .map(|ex| lesson.crates_of(ex))
+        .chain((0..lesson.cells.len()).map(|i| lesson.crates_of_cell(i)))
+        .filter(|set| !set.is_empty())
+        .collect();
+    sets.sort();
+    sets.dedup();
+    sets
+}
+
+/// The crates of `lessons` that [`prepare_crates`] would have to build (not
+/// in the cache yet), by name: what to tell someone who waits for it.
+pub fn crates_to_build(engine: &Engine, lessons: &[Lesson]) -> Vec<String> {
+    let mut names: Vec<String> = lessons
+        .iter()
+        .flat_map(crate_sets)
+        .filter(|set| !engine.crates_ready(set))
+        .flatten()
+        .map(|d| d.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Fetches and builds the crates of every `:dep` line of `lessons`, each set
 /// once (LESSON-FORMAT 1.2: before any exercise runs). A set that cannot be
 /// had is an error of the lesson, at the line of the crate cargo's message
 /// names (or the set's first), with cargo's message.
 pub fn prepare_crates(engine: &Engine, lessons: &[Lesson]) -> Result<(), Vec<LessonError>> {
     let mut errors = Vec::new();
-    for lesson in lessons.iter().filter(|l| !l.crates.is_empty()) {
-        let mut sets: Vec<Vec<Dep>> = lesson
-            .exercises
-            .iter()
-            .map(|ex| lesson.crates_of(ex))
-            .chain((0..lesson.cells.len()).map(|i| lesson.crates_of_cell(i)))
-            .filter(|set| !set.is_empty())
-            .collect();
-        sets.sort();
-        sets.dedup();
-        for set in sets {
+    for lesson in lessons {
+        for set in crate_sets(lesson) {
             let Err(failed) = engine.crates(&set) else {
                 continue;
             };

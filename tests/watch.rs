@@ -367,3 +367,36 @@ fn a_save_that_adds_a_cell_keeping_a_variable_gets_the_standard_library_types() 
     assert!(screen.contains("1/2 exercises done"), "{screen}");
     assert_eq!(s.quit(), Some(0));
 }
+
+#[test]
+fn the_course_builds_a_lessons_crates_once_saying_so_and_says_why_when_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let lessons = dir.path().join("lessons");
+    std::fs::create_dir_all(&lessons).unwrap();
+    let lesson = lessons.join("01-crates.md");
+    let text = "# Crates\n\n```rust\n:dep itoa = \"1\"\n```\n\n\
+                ```rust,server,exercise=numero\nlet l = std::net::TcpListener::bind((HOST, PORT))?;\nlet _ = l.accept()?;\n\
+                let mut b = itoa::Buffer::new();\nprintln!(\"{}\", b.format(42));\n```\n\n```output\n42\n```\n\n\
+                ```rust,client,exercise=numero\nstd::net::TcpStream::connect((HOST, PORT))?;\n```\n";
+    save(&lesson, text);
+    let cache = tempfile::tempdir().unwrap();
+    let s = Session::start(dir.path(), cache.path(), &["watch"]);
+    let screen = s.wait_for("numero passes");
+    assert!(
+        screen.contains("The lesson's crates (itoa) are built"),
+        "{screen}"
+    );
+    // A crate that cannot be had: the notice names the line and what cargo
+    // said, and the exercise is not graded as the student's failure alone.
+    save(
+        &lesson,
+        &text.replace(":dep itoa", ":dep aula-no-such-crate-7f3a"),
+    );
+    let screen = s.wait_for("fix the `:dep` line and save");
+    assert!(
+        screen.contains(
+            "lessons/01-crates.md:4: `:dep aula-no-such-crate-7f3a` could not be fetched or built"
+        ),
+        "{screen}"
+    );
+}

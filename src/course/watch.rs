@@ -104,6 +104,9 @@ fn runner(
             );
             let _ = tx.send(Message::Notice(text.into_owned()));
         }
+        // Exercises of a lesson whose crates failed still run (and fail
+        // with the reason): the session waits for their results.
+        prepare_crates(&engine, &req.lessons, lang, &tx);
         engine.warm(plan.contexts_needed(jobs).min(3));
         let finished = crate::run::execute(&engine, &plan, &keys, jobs, &req.cancel, &mut Quiet);
         let ran = Ran {
@@ -115,6 +118,37 @@ fn runner(
             break;
         }
     }
+}
+
+/// Builds the lessons' crates before their first run, saying so: the first
+/// time takes a while (tokio: about half a minute). When they cannot be
+/// built, the notice says why, at the `:dep` line.
+fn prepare_crates(engine: &Engine, lessons: &[Lesson], lang: &'static str, tx: &Sender<Message>) {
+    let names = crate::run::crates_to_build(engine, lessons);
+    if names.is_empty() {
+        return;
+    }
+    let crates = names.join(", ");
+    let text = t!("watch.crates_building", locale = lang, crates = crates);
+    let _ = tx.send(Message::Notice(text.into_owned()));
+    let begun = std::time::Instant::now();
+    let text = match crate::run::prepare_crates(engine, lessons) {
+        Ok(()) => t!(
+            "watch.crates_built",
+            locale = lang,
+            crates = crates,
+            secs = begun.elapsed().as_secs()
+        ),
+        Err(errors) => {
+            let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            t!(
+                "watch.crates_failed",
+                locale = lang,
+                errors = errors.join("\n")
+            )
+        }
+    };
+    let _ = tx.send(Message::Notice(text.into_owned()));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

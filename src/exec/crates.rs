@@ -88,6 +88,18 @@ impl Store {
         }
     }
 
+    /// Whether the set of `deps` is at hand, so [`Store::get`] will not
+    /// build (none is needed, this run has it, or an earlier run built it).
+    pub fn ready(&self, deps: &[Dep]) -> bool {
+        if deps.is_empty() {
+            return true;
+        }
+        let manifest = manifest(deps, &self.opt_level);
+        let sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        sets.contains_key(&manifest)
+            || key(&manifest).is_ok_and(|k| found(&self.root.join(k)).is_some())
+    }
+
     /// The built set of `deps`, `None` for no crates. Builds it the first
     /// time (holding the store: one cargo at a time); a failure is kept,
     /// so a run reports it once and does not try again.
@@ -139,12 +151,17 @@ fn key(manifest: &str) -> Result<String> {
     Ok(hex::encode(&key.finalize()[..12]))
 }
 
+/// The set an earlier run built in `dir`, if it finished.
+fn found(dir: &Path) -> Option<Built> {
+    let text = std::fs::read_to_string(dir.join(EXTERNS)).ok()?;
+    let mut built = serde_json::from_str::<Built>(&text).ok()?;
+    built.dir = dir.to_path_buf();
+    Some(built)
+}
+
 fn find_or_build(root: &Path, manifest: &str) -> Result<Built> {
     let dir = root.join(key(manifest)?);
-    if let Ok(text) = std::fs::read_to_string(dir.join(EXTERNS))
-        && let Ok(mut built) = serde_json::from_str::<Built>(&text)
-    {
-        built.dir = dir;
+    if let Some(built) = found(&dir) {
         return Ok(built);
     }
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
@@ -169,11 +186,7 @@ fn find_or_build(root: &Path, manifest: &str) -> Result<Built> {
         // Another run got there first; its set is the same.
         let _ = std::fs::remove_dir_all(&kept);
     }
-    let text = std::fs::read_to_string(dir.join(EXTERNS))
-        .with_context(|| format!("{} is missing after the build", dir.display()))?;
-    let mut built: Built = serde_json::from_str(&text)?;
-    built.dir = dir;
-    Ok(built)
+    found(&dir).with_context(|| format!("{} is missing after the build", dir.display()))
 }
 
 /// cargo with nothing of the caller's build settings (flags, wrappers,
@@ -242,6 +255,11 @@ fn cargo_error(stderr: &str) -> String {
         .unwrap_or(0);
     lines[from..]
         .iter()
+        // Names aula's own folder, which means nothing to the reader.
+        .filter(|l| {
+            !l.trim_start()
+                .starts_with("required by package `aula_crates")
+        })
         .take(40)
         .copied()
         .collect::<Vec<_>>()

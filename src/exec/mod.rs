@@ -187,6 +187,11 @@ impl Engine {
         })
     }
 
+    /// Whether the crates of `deps` are built (see [`crates::Store::ready`]).
+    pub fn crates_ready(&self, deps: &[crate::lesson::Dep]) -> bool {
+        self.crates.ready(deps)
+    }
+
     /// The built crates of `deps` (see [`crates::Store::get`]): fetched and
     /// built the first time a run asks, found in the cache after that.
     pub fn crates(
