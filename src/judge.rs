@@ -149,27 +149,34 @@ fn exercise_cell(
     r
 }
 
-/// The verdict of an exercise, and of each of its cells.
-pub fn exercise(
-    lesson: &Lesson,
-    ex: &Exercise,
-    obs: &ExerciseObservation,
-    bounds: Bounds,
-) -> ExerciseResult {
-    let placeholders = Placeholders {
-        host: &obs.host,
-        port: Some(obs.port),
-    };
-    let all: Vec<(&CellObservation, Role)> = std::iter::once((&obs.server, Role::Server))
+/// An exercise's verdict, its cause, and the cell that decided it.
+type Decision = (Verdict, Option<Cause>, Option<usize>);
+
+/// Every cell of an exercise with its role: the server, then the clients.
+fn roles(obs: &ExerciseObservation) -> Vec<(&CellObservation, Role)> {
+    std::iter::once((&obs.server, Role::Server))
         .chain(
             obs.clients
                 .iter()
                 .enumerate()
                 .map(|(i, c)| (c, Role::Client(i))),
         )
-        .collect();
-    let mut cells: Vec<CellResult> = all
-        .iter()
+        .collect()
+}
+
+/// Each cell judged on its own, with the port it saw in its output.
+fn exercise_cells(
+    lesson: &Lesson,
+    ex: &Exercise,
+    obs: &ExerciseObservation,
+    all: &[(&CellObservation, Role)],
+    bounds: Bounds,
+) -> Vec<CellResult> {
+    let placeholders = Placeholders {
+        host: &obs.host,
+        port: Some(obs.port),
+    };
+    all.iter()
         .map(|(o, role)| {
             let kept = *role == Role::Server && obs.server_kept_running;
             // Behind a relay the server has a port of its own, and so does
@@ -184,82 +191,116 @@ pub fn exercise(
             };
             exercise_cell(lesson, o, *role, placeholders, bounds, ex.timeout, kept)
         })
-        .collect();
+        .collect()
+}
 
+/// The failures that make everything after them not the cells' doing:
+/// compile errors (and output past the cap), a compiler stopped at the
+/// limit, the runner's own failures.
+fn decided_before_running(cells: &[CellResult]) -> Option<Decision> {
     let first = |verdicts: &[Verdict]| cells.iter().position(|c| verdicts.contains(&c.verdict));
-    let (verdict, cause, decided_by) = 'decide: {
-        // Compile errors (and the runner's own failures) come first.
-        for v in [Verdict::CompileError, Verdict::OutputLimit] {
-            if let Some(i) = first(&[v]) {
-                break 'decide (v, cells[i].cause.clone(), Some(i));
-            }
+    for v in [Verdict::CompileError, Verdict::OutputLimit] {
+        if let Some(i) = first(&[v]) {
+            return Some((v, cells[i].cause.clone(), Some(i)));
         }
-        // A compiler stopped at the limit: nothing after it is the cell's.
-        if let Some(i) = cells
+    }
+    if let Some(i) = cells
+        .iter()
+        .position(|c| matches!(c.cause, Some(Cause::CompileTooLong { .. })))
+    {
+        return Some((Verdict::Timeout, cells[i].cause.clone(), Some(i)));
+    }
+    cells
+        .iter()
+        .position(|c| matches!(c.cause, Some(Cause::RunnerFailed { .. })))
+        .map(|i| (Verdict::Crashed, cells[i].cause.clone(), Some(i)))
+}
+
+/// A server that never bound its port: its own fault when it had one,
+/// otherwise why it did not bind (still running at the limit, still
+/// compiling, or ended), which becomes the server cell's verdict too.
+fn not_bound(
+    ex: &Exercise,
+    obs: &ExerciseObservation,
+    bounds: Bounds,
+    cells: &mut [CellResult],
+) -> Decision {
+    if let Some((v, cause)) = own_fault(&obs.server) {
+        return (v, Some(cause), Some(0));
+    }
+    let cause = if obs.timed_out && obs.server.started {
+        Cause::NotBound {
+            port: obs.port,
+            limit: ex.timeout,
+        }
+    } else if obs.timed_out {
+        Cause::CompileTooLong {
+            limit: bounds.compile_limit,
+        }
+    } else {
+        Cause::EndedWithoutBinding { port: obs.port }
+    };
+    cells[0].verdict = Verdict::NotListening;
+    cells[0].cause = Some(cause.clone());
+    (Verdict::NotListening, Some(cause), Some(0))
+}
+
+/// Once the server bound: a cell's own fault, then the time limit, clients
+/// that never ran, and outputs that differ, in that order.
+fn decided_while_running(
+    ex: &Exercise,
+    obs: &ExerciseObservation,
+    all: &[(&CellObservation, Role)],
+    cells: &[CellResult],
+) -> Decision {
+    if let Some(i) = all.iter().position(|(o, _)| own_fault(o).is_some()) {
+        return (cells[i].verdict, cells[i].cause.clone(), Some(i));
+    }
+    if obs.timed_out {
+        let still: Vec<usize> = all
             .iter()
-            .position(|c| matches!(c.cause, Some(Cause::CompileTooLong { .. })))
-        {
-            break 'decide (Verdict::Timeout, cells[i].cause.clone(), Some(i));
-        }
-        if let Some(i) = cells
-            .iter()
-            .position(|c| matches!(c.cause, Some(Cause::RunnerFailed { .. })))
-        {
-            break 'decide (Verdict::Crashed, cells[i].cause.clone(), Some(i));
-        }
-        if !obs.bound {
-            if let Some((v, cause)) = own_fault(&obs.server) {
-                break 'decide (v, Some(cause), Some(0));
-            }
-            let cause = if obs.timed_out && obs.server.started {
-                Cause::NotBound {
-                    port: obs.port,
-                    limit: ex.timeout,
-                }
-            } else if obs.timed_out {
-                Cause::CompileTooLong {
-                    limit: bounds.compile_limit,
-                }
-            } else {
-                Cause::EndedWithoutBinding { port: obs.port }
-            };
-            cells[0].verdict = Verdict::NotListening;
-            cells[0].cause = Some(cause.clone());
-            break 'decide (Verdict::NotListening, Some(cause), Some(0));
-        }
-        if let Some(i) = all.iter().position(|(o, _)| own_fault(o).is_some()) {
-            break 'decide (cells[i].verdict, cells[i].cause.clone(), Some(i));
-        }
-        if obs.timed_out {
-            let still: Vec<usize> = all
-                .iter()
-                .enumerate()
-                .filter(|(_, (o, _))| o.stopped == Some(Stop::Deadline))
-                .map(|(i, _)| i)
-                .collect();
-            let decided = still.first().copied();
-            let cause = Cause::StillRunning {
-                cells: still,
-                limit: ex.timeout,
-            };
-            break 'decide (Verdict::Timeout, Some(cause), decided);
-        }
-        if obs.clients.iter().any(|c| c.ending == Ending::NotRun) {
-            break 'decide (Verdict::Timeout, Some(Cause::StoppedEarly), None);
-        }
-        // Clients first, then the server: the order a reader follows.
-        let differ: Vec<usize> = (1..cells.len())
-            .chain([0])
-            .filter(|&i| cells[i].verdict == Verdict::Mismatch)
+            .enumerate()
+            .filter(|(_, (o, _))| o.stopped == Some(Stop::Deadline))
+            .map(|(i, _)| i)
             .collect();
-        if let Some(&i) = differ.first() {
-            let cause = Cause::Differs {
-                cells: differ,
-                server_kept_running: obs.server_kept_running,
-            };
-            break 'decide (Verdict::Mismatch, Some(cause), Some(i));
-        }
-        (Verdict::Pass, None, None)
+        let decided = still.first().copied();
+        let cause = Cause::StillRunning {
+            cells: still,
+            limit: ex.timeout,
+        };
+        return (Verdict::Timeout, Some(cause), decided);
+    }
+    if obs.clients.iter().any(|c| c.ending == Ending::NotRun) {
+        return (Verdict::Timeout, Some(Cause::StoppedEarly), None);
+    }
+    // Clients first, then the server: the order a reader follows.
+    let differ: Vec<usize> = (1..cells.len())
+        .chain([0])
+        .filter(|&i| cells[i].verdict == Verdict::Mismatch)
+        .collect();
+    if let Some(&i) = differ.first() {
+        let cause = Cause::Differs {
+            cells: differ,
+            server_kept_running: obs.server_kept_running,
+        };
+        return (Verdict::Mismatch, Some(cause), Some(i));
+    }
+    (Verdict::Pass, None, None)
+}
+
+/// The verdict of an exercise, and of each of its cells.
+pub fn exercise(
+    lesson: &Lesson,
+    ex: &Exercise,
+    obs: &ExerciseObservation,
+    bounds: Bounds,
+) -> ExerciseResult {
+    let all = roles(obs);
+    let mut cells = exercise_cells(lesson, ex, obs, &all, bounds);
+    let (verdict, cause, decided_by) = match decided_before_running(&cells) {
+        Some(decision) => decision,
+        None if !obs.bound => not_bound(ex, obs, bounds, &mut cells),
+        None => decided_while_running(ex, obs, &all, &cells),
     };
     let duration = all
         .iter()

@@ -5,6 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -266,6 +267,159 @@ pub fn plain(
     results
 }
 
+/// Each lesson's replays of its plain cells, published by the plain thread
+/// once they have run; an exercise waits here for its own lesson's only.
+struct Ready {
+    slots: Mutex<Vec<Option<Vec<Replay>>>>,
+    signal: Condvar,
+}
+
+impl Ready {
+    fn new(lessons: usize) -> Ready {
+        Ready {
+            slots: Mutex::new(vec![None; lessons]),
+            signal: Condvar::new(),
+        }
+    }
+
+    fn publish(&self, lesson: usize, replay: Vec<Replay>) {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())[lesson] = Some(replay);
+        self.signal.notify_all();
+    }
+
+    /// Bounded by the plain thread, which fills every slot in turn,
+    /// cancelled or not.
+    fn wait(&self, lesson: usize) -> Vec<Replay> {
+        let mut r = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        while r[lesson].is_none() {
+            r = self.signal.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+        r[lesson].clone().unwrap_or_default()
+    }
+}
+
+/// The exercises the cache could not answer, as (lesson, exercise) indices
+/// into the plan: the workers' queue.
+fn exercise_tasks(plan: &Plan<'_>) -> Vec<(usize, usize)> {
+    plan.lessons
+        .iter()
+        .enumerate()
+        .flat_map(|(li, l)| {
+            (0..l.exercises.len())
+                .filter(move |&k| l.cached[k].is_none())
+                .map(move |k| (li, k))
+        })
+        .collect()
+}
+
+/// The plain thread: each lesson's plain cells in order (from the cache
+/// where it has them), then its replays published for its exercises.
+fn plain_lessons(
+    engine: &Engine,
+    plan: &Plan<'_>,
+    keys: &Keys<'_>,
+    cancel: &Cancel,
+    ready: &Ready,
+    tx: &Sender<Message>,
+) {
+    for (li, l) in plan.lessons.iter().enumerate() {
+        let results = match &l.plain {
+            Some(cached) => cached.clone(),
+            None if cancel.is_cancelled() => Vec::new(),
+            None => plain(engine, l.lesson, keys, cancel),
+        };
+        let replay = replay_of(&results);
+        // Sent before the exercises may start, so reporters hear of a
+        // lesson's cells before its exercises.
+        let _ = tx.send(Message::Plain(li, results));
+        ready.publish(li, replay);
+    }
+}
+
+/// One exercise worker: takes the next task until none is left, the run is
+/// cancelled or nobody listens for results any more.
+fn exercise_worker(
+    engine: &Engine,
+    plan: &Plan<'_>,
+    keys: &Keys<'_>,
+    cancel: &Cancel,
+    work: (&Ready, &AtomicUsize, &[(usize, usize)]),
+    tx: &Sender<Message>,
+) {
+    let (ready, next, tasks) = work;
+    loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        if i >= tasks.len() || cancel.is_cancelled() {
+            break;
+        }
+        let (li, k) = tasks[i];
+        let replay = ready.wait(li);
+        let lesson = plan.lessons[li].lesson;
+        let ex = &lesson.exercises[plan.lessons[li].exercises[k]];
+        if let Some(result) = exercise(engine, lesson, ex, &replay, keys, cancel)
+            && tx.send(Message::Exercise(li, k, result)).is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// What the threads sent, in the order it came, to the reporter and into
+/// the slots. Cached exercises are reported as soon as their lesson's plain
+/// cells are.
+fn gather(
+    plan: &Plan<'_>,
+    rx: Receiver<Message>,
+    reporter: &mut dyn Reporter,
+    plain_slots: &mut [Vec<PlainResult>],
+    slots: &mut [Vec<Option<ExerciseResult>>],
+) {
+    for message in rx {
+        match message {
+            Message::Plain(li, results) => {
+                let lesson = plan.lessons[li].lesson;
+                if plan.lessons[li].report_plain {
+                    for r in &results {
+                        reporter.event(&Event::CellFinished(lesson, r));
+                    }
+                }
+                plain_slots[li] = results;
+                for r in slots[li].iter().flatten() {
+                    reporter.event(&Event::ExerciseFinished(lesson, r));
+                }
+            }
+            Message::Exercise(li, k, result) => {
+                reporter.event(&Event::ExerciseFinished(plan.lessons[li].lesson, &result));
+                slots[li][k] = Some(result);
+            }
+        }
+    }
+}
+
+/// The slots made into each lesson's result. A cancelled run reports what
+/// finished: lessons it never reached are left out.
+fn lesson_results<'a>(
+    plan: &Plan<'a>,
+    plain_slots: Vec<Vec<PlainResult>>,
+    slots: Vec<Vec<Option<ExerciseResult>>>,
+    cancel: &Cancel,
+) -> (Vec<LessonResult>, Vec<&'a Lesson>) {
+    plan.lessons
+        .iter()
+        .zip(plain_slots)
+        .zip(slots)
+        .map(|((l, cells), exercises)| {
+            let result = LessonResult {
+                path: l.lesson.path.clone(),
+                cells: if l.report_plain { cells } else { Vec::new() },
+                exercises: exercises.into_iter().flatten().collect(),
+            };
+            (result, l.lesson)
+        })
+        .filter(|(r, _)| !cancel.is_cancelled() || !r.cells.is_empty() || !r.exercises.is_empty())
+        .unzip()
+}
+
 /// Carries out the plan. Reporters hear of each result as it comes, then of
 /// the whole run.
 pub fn execute(
@@ -282,19 +436,8 @@ pub fn execute(
         lessons: &lessons,
         exercises: plan.lessons.iter().map(|l| l.exercises.len()).sum(),
     });
-    // Replays of each lesson's plain cells, once they have run.
-    let ready: Mutex<Vec<Option<Vec<Replay>>>> = Mutex::new(vec![None; plan.lessons.len()]);
-    let ready_signal = Condvar::new();
-    let tasks: Vec<(usize, usize)> = plan
-        .lessons
-        .iter()
-        .enumerate()
-        .flat_map(|(li, l)| {
-            (0..l.exercises.len())
-                .filter(move |&k| l.cached[k].is_none())
-                .map(move |k| (li, k))
-        })
-        .collect();
+    let ready = Ready::new(plan.lessons.len());
+    let tasks = exercise_tasks(plan);
     let next = AtomicUsize::new(0);
     let mut plain_slots: Vec<Vec<PlainResult>> = vec![Vec::new(); plan.lessons.len()];
     let mut slots: Vec<Vec<Option<ExerciseResult>>> =
@@ -303,96 +446,20 @@ pub fn execute(
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<Message>();
         {
-            let tx = tx.clone();
-            let (ready, ready_signal) = (&ready, &ready_signal);
-            scope.spawn(move || {
-                for (li, l) in plan.lessons.iter().enumerate() {
-                    let results = match &l.plain {
-                        Some(cached) => cached.clone(),
-                        None if cancel.is_cancelled() => Vec::new(),
-                        None => plain(engine, l.lesson, keys, cancel),
-                    };
-                    let replay = replay_of(&results);
-                    // Sent before the exercises may start, so reporters hear
-                    // of a lesson's cells before its exercises.
-                    let _ = tx.send(Message::Plain(li, results));
-                    ready.lock().unwrap_or_else(|e| e.into_inner())[li] = Some(replay);
-                    ready_signal.notify_all();
-                }
-            });
+            let (tx, ready) = (tx.clone(), &ready);
+            scope.spawn(move || plain_lessons(engine, plan, keys, cancel, ready, &tx));
         }
         for _ in 0..jobs.max(1).min(tasks.len()) {
             let tx = tx.clone();
-            let (ready, ready_signal, next, tasks) = (&ready, &ready_signal, &next, &tasks);
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= tasks.len() || cancel.is_cancelled() {
-                        break;
-                    }
-                    let (li, k) = tasks[i];
-                    // Bounded by the plain thread, which fills every slot in
-                    // turn, cancelled or not.
-                    let replay = {
-                        let mut r = ready.lock().unwrap_or_else(|e| e.into_inner());
-                        while r[li].is_none() {
-                            r = ready_signal.wait(r).unwrap_or_else(|e| e.into_inner());
-                        }
-                        r[li].clone().unwrap_or_default()
-                    };
-                    let lesson = plan.lessons[li].lesson;
-                    let ex = &lesson.exercises[plan.lessons[li].exercises[k]];
-                    if let Some(result) = exercise(engine, lesson, ex, &replay, keys, cancel)
-                        && tx.send(Message::Exercise(li, k, result)).is_err()
-                    {
-                        break;
-                    }
-                }
-            });
+            let work = (&ready, &next, tasks.as_slice());
+            scope.spawn(move || exercise_worker(engine, plan, keys, cancel, work, &tx));
         }
         drop(tx);
-        // Cached exercises are reported as soon as their lesson's plain
-        // cells are.
-        for message in rx {
-            match message {
-                Message::Plain(li, results) => {
-                    let lesson = plan.lessons[li].lesson;
-                    if plan.lessons[li].report_plain {
-                        for r in &results {
-                            reporter.event(&Event::CellFinished(lesson, r));
-                        }
-                    }
-                    plain_slots[li] = results;
-                    for r in slots[li].iter().flatten() {
-                        reporter.event(&Event::ExerciseFinished(lesson, r));
-                    }
-                }
-                Message::Exercise(li, k, result) => {
-                    reporter.event(&Event::ExerciseFinished(plan.lessons[li].lesson, &result));
-                    slots[li][k] = Some(result);
-                }
-            }
-        }
+        gather(plan, rx, reporter, &mut plain_slots, &mut slots);
     });
     engine.sweep();
 
-    // A cancelled run reports what finished: lessons it never reached are
-    // left out.
-    let (results, lessons): (Vec<LessonResult>, Vec<&Lesson>) = plan
-        .lessons
-        .iter()
-        .zip(plain_slots)
-        .zip(slots)
-        .map(|((l, cells), exercises)| {
-            let result = LessonResult {
-                path: l.lesson.path.clone(),
-                cells: if l.report_plain { cells } else { Vec::new() },
-                exercises: exercises.into_iter().flatten().collect(),
-            };
-            (result, l.lesson)
-        })
-        .filter(|(r, _)| !cancel.is_cancelled() || !r.cells.is_empty() || !r.exercises.is_empty())
-        .unzip();
+    let (results, lessons) = lesson_results(plan, plain_slots, slots, cancel);
     let finished = Finished {
         results,
         elapsed: begun.elapsed(),

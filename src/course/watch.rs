@@ -424,17 +424,43 @@ impl Session {
     fn screen(&self) -> String {
         let lang = self.lang;
         let mut out: Vec<u8> = Vec::new();
-        let total = self.course.entries.len();
-        let done = self.course.done();
         if let Mode::List { cursor } = self.mode {
-            let _ = writeln!(out, "{}\n", t!("watch.list_title", locale = lang));
-            for (i, e) in self.course.entries.iter().enumerate() {
-                let status = status_word(self.course.status(i), lang);
-                let mark = if i == cursor { ">" } else { " " };
-                let _ = writeln!(out, "{mark} {status:<12} {}", e.name);
-            }
+            self.write_list(&mut out, cursor);
             return String::from_utf8_lossy(&out).into_owned();
         }
+        self.write_heading(&mut out);
+        self.write_shown(&mut out);
+        let _ = writeln!(out);
+        if let Some(n) = &self.notice {
+            let _ = writeln!(out, "{n}");
+        }
+        if self.mode == Mode::ConfirmReset
+            && let Some(c) = self.current
+        {
+            let id = &self.course.exercise_of(c).id;
+            let _ = writeln!(out, "{}", t!("watch.reset_ask", locale = lang, id = id));
+        }
+        let _ = writeln!(out, "{}", self.watching);
+        let _ = writeln!(out, "{}", t!("watch.keys", locale = lang));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The list of exercises (`l`), with their statuses and the cursor.
+    fn write_list(&self, out: &mut Vec<u8>, cursor: usize) {
+        let lang = self.lang;
+        let _ = writeln!(out, "{}\n", t!("watch.list_title", locale = lang));
+        for (i, e) in self.course.entries.iter().enumerate() {
+            let status = status_word(self.course.status(i), lang);
+            let mark = if i == cursor { ">" } else { " " };
+            let _ = writeln!(out, "{mark} {status:<12} {}", e.name);
+        }
+    }
+
+    /// Which exercise of which lesson, and the course's progress bar.
+    fn write_heading(&self, out: &mut Vec<u8>) {
+        let lang = self.lang;
+        let total = self.course.entries.len();
+        let done = self.course.done();
         match self.current {
             Some(c) => {
                 let lesson = self.course.lesson_of(c);
@@ -463,6 +489,12 @@ impl Session {
             "░".repeat(width - filled),
             t!("watch.progress", locale = lang, done = done, total = total)
         );
+    }
+
+    /// What the current exercise shows: the lessons' errors, a run under
+    /// way, its result, or that the course is done.
+    fn write_shown(&self, out: &mut Vec<u8>) {
+        let lang = self.lang;
         match (&self.shown, self.current) {
             (Shown::LessonErrors(errors), _) => {
                 let _ = writeln!(out, "{}", t!("watch.lesson_errors", locale = lang));
@@ -470,7 +502,7 @@ impl Session {
                     let _ = writeln!(out, "  {e}");
                 }
             }
-            (_, None) if total == 0 => {
+            (_, None) if self.course.entries.is_empty() => {
                 let _ = writeln!(out, "{}", t!("watch.no_exercises", locale = lang));
             }
             (_, None) => {
@@ -486,48 +518,76 @@ impl Session {
                     plain_failures,
                 },
                 Some(c),
-            ) => {
-                let lesson = self.course.lesson_of(c);
-                if result.verdict.passed() {
-                    let _ = writeln!(
-                        out,
-                        "✓ {}",
-                        t!("watch.passed", locale = lang, id = result.id)
-                    );
-                } else {
-                    if !plain_failures.is_empty() {
-                        let _ = writeln!(out, "{}", t!("watch.plain_failed", locale = lang));
-                        for p in plain_failures {
-                            let _ = human::plain_details(&mut out, lesson, &p.result, lang);
-                        }
-                        let _ = writeln!(out);
+            ) => self.write_result(out, c, result, plain_failures),
+            (Shown::Nothing, Some(_)) => {}
+        }
+    }
+
+    /// A run's result: passed, or the failing plain cells, the verdict
+    /// with its details, and the hint when the student asked for it.
+    fn write_result(
+        &self,
+        out: &mut Vec<u8>,
+        c: usize,
+        result: &ExerciseResult,
+        plain_failures: &[PlainResult],
+    ) {
+        let lang = self.lang;
+        let lesson = self.course.lesson_of(c);
+        if result.verdict.passed() {
+            let _ = writeln!(
+                out,
+                "✓ {}",
+                t!("watch.passed", locale = lang, id = result.id)
+            );
+            return;
+        }
+        if !plain_failures.is_empty() {
+            let _ = writeln!(out, "{}", t!("watch.plain_failed", locale = lang));
+            for p in plain_failures {
+                let _ = human::plain_details(out, lesson, &p.result, lang);
+            }
+            let _ = writeln!(out);
+        }
+        let word = crate::report::verdict_word(result.verdict.as_str(), lang);
+        let _ = writeln!(out, "✗ {}: {word}", result.id);
+        let _ = human::exercise_details(out, lesson, result, lang, false);
+        if self.hint
+            && let Some(h) = &self.course.exercise_of(c).hint
+        {
+            let _ = writeln!(out);
+            let _ = human::write_hint(out, h, lang);
+        }
+    }
+
+    /// One message of the session's loop; false when the student quits.
+    fn handle(&mut self, message: Message, rx: &Receiver<Message>) -> bool {
+        match message {
+            Message::Key(k) => return self.key(k),
+            Message::FilesChanged => {
+                // One reload for a burst of events (an editor's save is
+                // several).
+                std::thread::sleep(Duration::from_millis(40));
+                let mut more = Vec::new();
+                while let Ok(m) = rx.try_recv() {
+                    if !matches!(m, Message::FilesChanged) {
+                        more.push(m);
                     }
-                    let word = crate::report::verdict_word(result.verdict.as_str(), lang);
-                    let _ = writeln!(out, "✗ {}: {word}", result.id);
-                    let _ = human::exercise_details(&mut out, lesson, result, lang, false);
-                    if self.hint
-                        && let Some(h) = &self.course.exercise_of(c).hint
-                    {
-                        let _ = writeln!(out);
-                        let _ = human::write_hint(&mut out, h, lang);
+                }
+                self.files_changed();
+                for m in more {
+                    match m {
+                        Message::Key(k) if !self.key(k) => return false,
+                        Message::Ran(ran) => self.ran(*ran),
+                        Message::Notice(n) => self.notice = Some(n),
+                        _ => {}
                     }
                 }
             }
-            (Shown::Nothing, Some(_)) => {}
+            Message::Ran(ran) => self.ran(*ran),
+            Message::Notice(n) => self.notice = Some(n),
         }
-        let _ = writeln!(out);
-        if let Some(n) = &self.notice {
-            let _ = writeln!(out, "{n}");
-        }
-        if self.mode == Mode::ConfirmReset
-            && let Some(c) = self.current
-        {
-            let id = &self.course.exercise_of(c).id;
-            let _ = writeln!(out, "{}", t!("watch.reset_ask", locale = lang, id = id));
-        }
-        let _ = writeln!(out, "{}", self.watching);
-        let _ = writeln!(out, "{}", t!("watch.keys", locale = lang));
-        String::from_utf8_lossy(&out).into_owned()
+        true
     }
 }
 
@@ -574,8 +634,9 @@ fn draw(text: &str, colour: bool) {
     let _ = out.flush();
 }
 
-/// Runs the interactive course until the student quits.
-pub fn run(setup: Setup) -> anyhow::Result<()> {
+/// The course, filled from the cache, and a notice when its progress file
+/// was damaged; an error when its lessons cannot be read.
+fn open_course(setup: &Setup) -> anyhow::Result<(Course, Option<String>)> {
     let lang = setup.lang;
     let (mut course, damaged) = match Course::open(&setup.paths) {
         Ok(c) => c,
@@ -599,44 +660,64 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
         .into_owned()
     });
     let _ = course.save();
+    Ok((course, notice))
+}
 
+/// Reads keys on a thread of its own until the session ends; the process
+/// exit ends it.
+fn read_keys(tx: Sender<Message>) {
+    std::thread::spawn(move || {
+        while let Ok(ev) = crossterm::event::read() {
+            if let TermEvent::Key(k) = ev
+                && tx.send(Message::Key(k)).is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
+/// The file watcher (none with `manual_run`, or when it cannot start) and
+/// the status line that says which.
+fn start_watching(
+    paths: &[PathBuf],
+    manual_run: bool,
+    lang: &'static str,
+    tx: &Sender<Message>,
+) -> (Option<notify::RecommendedWatcher>, String) {
+    if manual_run {
+        return (None, t!("watch.manual", locale = lang).into_owned());
+    }
+    match watch_files(paths, tx.clone()) {
+        Ok(w) => (Some(w), t!("watch.watching", locale = lang).into_owned()),
+        Err(e) => (
+            None,
+            t!("watch.watch_failed", locale = lang, error = e).into_owned(),
+        ),
+    }
+}
+
+/// Runs the interactive course until the student quits.
+pub fn run(setup: Setup) -> anyhow::Result<()> {
+    let lang = setup.lang;
+    let (course, notice) = open_course(&setup)?;
     let (tx, rx) = channel::<Message>();
     let (requests, for_runner) = channel::<Request>();
+    let Setup {
+        paths,
+        engine,
+        cache,
+        jobs,
+        manual_run,
+        ..
+    } = setup;
     {
         let tx = tx.clone();
-        let (engine, cache, jobs) = (setup.engine, setup.cache, setup.jobs);
         // The engine lives on this thread for the whole session.
         std::thread::spawn(move || runner(engine, cache, jobs, lang, for_runner, tx));
     }
-    {
-        let tx = tx.clone();
-        // Reads keys until the session ends; the process exit ends it.
-        std::thread::spawn(move || {
-            while let Ok(ev) = crossterm::event::read() {
-                if let TermEvent::Key(k) = ev
-                    && tx.send(Message::Key(k)).is_err()
-                {
-                    break;
-                }
-            }
-        });
-    }
-    let mut watching = if setup.manual_run {
-        t!("watch.manual", locale = lang).into_owned()
-    } else {
-        t!("watch.watching", locale = lang).into_owned()
-    };
-    let _watcher = if setup.manual_run {
-        None
-    } else {
-        match watch_files(&setup.paths, tx.clone()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                watching = t!("watch.watch_failed", locale = lang, error = e).into_owned();
-                None
-            }
-        }
-    };
+    read_keys(tx.clone());
+    let (_watcher, watching) = start_watching(&paths, manual_run, lang, &tx);
 
     let current = course.current();
     let mut session = Session {
@@ -663,39 +744,7 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
     let _ = execute!(std::io::stdout(), cursor::Hide);
     draw(&session.screen(), colour);
     while let Ok(message) = rx.recv() {
-        let keep_going = match message {
-            Message::Key(k) => session.key(k),
-            Message::FilesChanged => {
-                // One reload for a burst of events (an editor's save is
-                // several).
-                std::thread::sleep(Duration::from_millis(40));
-                let mut more = Vec::new();
-                while let Ok(m) = rx.try_recv() {
-                    if !matches!(m, Message::FilesChanged) {
-                        more.push(m);
-                    }
-                }
-                session.files_changed();
-                for m in more {
-                    match m {
-                        Message::Key(k) if !session.key(k) => return finish(session),
-                        Message::Ran(ran) => session.ran(*ran),
-                        Message::Notice(n) => session.notice = Some(n),
-                        _ => {}
-                    }
-                }
-                true
-            }
-            Message::Ran(ran) => {
-                session.ran(*ran);
-                true
-            }
-            Message::Notice(n) => {
-                session.notice = Some(n);
-                true
-            }
-        };
-        if !keep_going {
+        if !session.handle(message, &rx) {
             break;
         }
         draw(&session.screen(), colour);

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
-use evcxr::{Error as EvcxrError, EvalContext};
+use evcxr::{Error as EvcxrError, EvalContext, EvalContextOutputs};
 
 use super::confine;
 use super::crates::Built;
@@ -225,22 +225,17 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Starts a context (about 3 s: evcxr builds an empty crate). The child
-    /// runs in `workdir`, in a process group of its own; at most `channel_cap`
-    /// bytes of what arrives on evcxr's channels are kept.
-    pub fn start(
+    /// The command that runs aula as evcxr's child: in `workdir`, in a
+    /// process group of its own, under `limits`, in the namespace and
+    /// confinement given.
+    fn child_command(
+        exe: &Path,
         workdir: &Path,
-        channel_cap: usize,
         limits: Limits,
-        opt_level: &str,
         netns: Option<&Netns>,
-        confinement: Option<ChildConfinement>,
-        runtime_lib: &super::runtime_lib::Pending,
-    ) -> Result<Kernel> {
-        let exe = std::env::current_exe().context("finding aula's own executable")?;
-        std::fs::create_dir_all(workdir)
-            .with_context(|| format!("creating {}", workdir.display()))?;
-        let mut command = Command::new(&exe);
+        confinement: Option<&ChildConfinement>,
+    ) -> Result<Command> {
+        let mut command = Command::new(exe);
         if confinement.is_some() {
             // The grader's environment (a CI runner's tokens among it) is
             // not students' code's to read.
@@ -251,7 +246,7 @@ impl Kernel {
             .process_group(0)
             .env(super::sandbox::PARENT_ENV, std::process::id().to_string());
         limits.apply_to(&mut command);
-        if let Some(c) = &confinement {
+        if let Some(c) = confinement {
             if let Some((_, libs)) = &c.user {
                 command.env("LD_LIBRARY_PATH", libs);
             }
@@ -270,26 +265,33 @@ impl Kernel {
         if let Some(ns) = netns {
             ns.enter_in(&mut command)?;
         }
-        let (mut ctx, outputs) = EvalContext::with_subprocess_command(command)
-            .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
-        ctx.set_opt_level(opt_level)
-            .map_err(|e| anyhow::anyhow!("setting the optimisation level: {e}"))?;
-        // Built meanwhile (see `runtime_lib::prefetch`).
-        let runtime_lib = std::sync::LazyLock::force(runtime_lib).as_deref();
+        Ok(command)
+    }
+
+    /// Sets the context's build: its folder, the runtime library's flags
+    /// where there is one, and aula as the compiler's wrapper when
+    /// confined. Returns the runtime's items for cells and the flags every
+    /// cell is compiled with.
+    fn configure_build(
+        ctx: &mut EvalContext,
+        exe: &Path,
+        build: &str,
+        confinement: Option<&ChildConfinement>,
+        runtime_lib: Option<&Path>,
+    ) -> Result<(&'static str, Vec<String>)> {
         let mut runtime_items = runtime::MODULE;
         let mut base_flags = vec!["-Cprefer-dynamic".to_owned()];
         // Build settings live in the context's configuration, which `clear`
         // keeps; an evaluation of nothing commits them.
         let mut state = ctx.state();
-        let build = workdir.to_string_lossy();
-        state.set_build_env(BUILD_ENV, &build);
+        state.set_build_env(BUILD_ENV, build);
         if let Some(lib) = runtime_lib {
             let flags = super::runtime_lib::encoded_rustflags(lib);
             state.set_build_env("CARGO_ENCODED_RUSTFLAGS", &flags);
             base_flags = flags.split('\x1f').map(str::to_owned).collect();
             runtime_items = runtime::SHIM;
         }
-        if let Some(c) = &confinement {
+        if let Some(c) = confinement {
             // evcxr sets no wrapper of its own here (static linking allowed,
             // no cache): cargo runs every rustc through aula, limited.
             state.set_build_env("RUSTC_WRAPPER", &exe.to_string_lossy());
@@ -297,6 +299,12 @@ impl Kernel {
         }
         ctx.eval_with_state("", state)
             .map_err(|e| anyhow::anyhow!("setting the context's build: {e}"))?;
+        Ok((runtime_items, base_flags))
+    }
+
+    /// Drains evcxr's channels on threads of their own, as `eval` needs,
+    /// into buffers that keep at most `channel_cap` bytes each.
+    fn drain_channels(outputs: EvalContextOutputs, channel_cap: usize) -> (LineBuffer, LineBuffer) {
         let stdout = LineBuffer::new();
         let stderr = LineBuffer::new();
         for (rx, buf) in [
@@ -309,6 +317,66 @@ impl Kernel {
                 }
             });
         }
+        (stdout, stderr)
+    }
+
+    /// The first child ran evcxr's warm-up under the boot rules; its build
+    /// folder is known now, so the rules can name it, and every child from
+    /// the next on (after the reset here) reads them.
+    fn confine_after_warm_up(
+        &mut self,
+        c: ChildConfinement,
+        runtime_lib: Option<&Path>,
+    ) -> Result<()> {
+        let build = confine::build_folder_of(self.killer.pid(), &c.tmp_root)
+            .context("finding the context's build folder")?;
+        let mut read = c.system;
+        if let Some(((uid, gid), libs)) = &c.user {
+            confine::open_to_user(&build, &self.workdir, (*uid, *gid))?;
+            read.push(libs.clone());
+        }
+        read.push(build.clone());
+        self.build = Some(build);
+        // The cells' crates load the runtime library from its folder.
+        read.extend(runtime_lib.and_then(Path::parent).map(Path::to_path_buf));
+        confine::write_rules(
+            &c.rules,
+            &confine::Rules {
+                read,
+                write: vec![self.workdir.clone()],
+                user: c.user.as_ref().map(|(user, _)| *user),
+            },
+        )?;
+        self.used = true;
+        self.reset()
+    }
+
+    /// Starts a context (about 3 s: evcxr builds an empty crate). The child
+    /// runs in `workdir`, in a process group of its own; at most `channel_cap`
+    /// bytes of what arrives on evcxr's channels are kept.
+    pub fn start(
+        workdir: &Path,
+        channel_cap: usize,
+        limits: Limits,
+        opt_level: &str,
+        netns: Option<&Netns>,
+        confinement: Option<ChildConfinement>,
+        runtime_lib: &super::runtime_lib::Pending,
+    ) -> Result<Kernel> {
+        let exe = std::env::current_exe().context("finding aula's own executable")?;
+        std::fs::create_dir_all(workdir)
+            .with_context(|| format!("creating {}", workdir.display()))?;
+        let command = Self::child_command(&exe, workdir, limits, netns, confinement.as_ref())?;
+        let (mut ctx, outputs) = EvalContext::with_subprocess_command(command)
+            .map_err(|e| anyhow::anyhow!("starting an evcxr context: {e}"))?;
+        ctx.set_opt_level(opt_level)
+            .map_err(|e| anyhow::anyhow!("setting the optimisation level: {e}"))?;
+        // Built meanwhile (see `runtime_lib::prefetch`).
+        let runtime_lib = std::sync::LazyLock::force(runtime_lib).as_deref();
+        let build = workdir.to_string_lossy();
+        let (runtime_items, base_flags) =
+            Self::configure_build(&mut ctx, &exe, &build, confinement.as_ref(), runtime_lib)?;
+        let (stdout, stderr) = Self::drain_channels(outputs, channel_cap);
         let killer = Killer {
             child: ctx.process_handle(),
             build: Arc::from(build.as_ref()),
@@ -332,30 +400,7 @@ impl Kernel {
             crates: None,
         };
         if let Some(c) = confinement {
-            // The first child ran evcxr's warm-up under the boot rules; its
-            // build folder is known now, so the rules can name it, and every
-            // child from the next on reads them.
-            let build = confine::build_folder_of(kernel.killer.pid(), &c.tmp_root)
-                .context("finding the context's build folder")?;
-            let mut read = c.system;
-            if let Some(((uid, gid), libs)) = &c.user {
-                confine::open_to_user(&build, workdir, (*uid, *gid))?;
-                read.push(libs.clone());
-            }
-            read.push(build.clone());
-            kernel.build = Some(build);
-            // The cells' crates load the runtime library from its folder.
-            read.extend(runtime_lib.and_then(Path::parent).map(Path::to_path_buf));
-            confine::write_rules(
-                &c.rules,
-                &confine::Rules {
-                    read,
-                    write: vec![workdir.to_path_buf()],
-                    user: c.user.as_ref().map(|(user, _)| *user),
-                },
-            )?;
-            kernel.used = true;
-            kernel.reset()?;
+            kernel.confine_after_warm_up(c, runtime_lib)?;
         }
         Ok(kernel)
     }

@@ -332,6 +332,90 @@ pub fn blocks_only(source: Arc<SourceFile>, items: Vec<Item>) -> Vec<Block> {
     cover(source.text.len(), found.marked)
 }
 
+/// An `output` block: the expected output of the Rust cell just before it,
+/// or an error saying what it follows instead. Returns what the next block
+/// follows.
+fn output_block(
+    found: &mut Found,
+    prev: Prev,
+    block: (Range<usize>, usize, &str, String),
+    errors: &mut Errors,
+) -> Prev {
+    let (range, line, info, code) = block;
+    if let Some(extra) = tokens(info).nth(1) {
+        errors.at(
+            line,
+            format!("an `output` block takes no attributes (found `{extra}`)"),
+        );
+    }
+    match &prev {
+        Prev::Cell => {
+            let index = found.cells.len() - 1;
+            found.cells[index].expected = Some(Expected { line, text: code });
+            found.marked.push((range, BlockKind::Output(index)));
+            return Prev::Output(line);
+        }
+        Prev::Output(first) => errors.at(
+            line,
+            format!(
+                "a second `output` block for the cell whose output is at line {first}; a cell has one"
+            ),
+        ),
+        Prev::Other(lang) => errors.at(
+            line,
+            format!("an `output` block must follow a rust cell, not a `{lang}` block"),
+        ),
+        Prev::Broken => {}
+        Prev::None => errors.at(
+            line,
+            "an `output` block with no code cell before it".to_owned(),
+        ),
+    }
+    prev
+}
+
+/// What a cell is from its attributes; a server cell's carry its
+/// exercise's `timeout=`, `points=` and `concurrent`.
+fn cell_kind(found: &mut Found, attrs: &Attributes) -> CellKind {
+    match (attrs.exercise.clone(), attrs.server, attrs.client) {
+        (Some(exercise), true, _) => {
+            found.exercise_attrs.insert(
+                exercise.clone(),
+                (attrs.timeout, attrs.points, attrs.concurrent),
+            );
+            CellKind::Server { exercise }
+        }
+        (Some(exercise), _, true) => CellKind::Client {
+            exercise,
+            hidden: attrs.hidden,
+            wire: attrs.wire.clone().unwrap_or_default(),
+        },
+        _ if attrs.ignore => CellKind::Ignored,
+        _ => CellKind::Plain,
+    }
+}
+
+/// A cell's solution regions, each error at its line; regions belong only
+/// in an exercise's server or client cells.
+fn cell_regions(code: &str, kind: &CellKind, line: usize, errors: &mut Errors) -> Vec<Region> {
+    let regions = match regions(code) {
+        Ok(regions) => regions,
+        Err(bad) => {
+            for (n, message) in bad {
+                errors.at(line + n, message);
+            }
+            Vec::new()
+        }
+    };
+    if !regions.is_empty() && !matches!(kind, CellKind::Server { .. } | CellKind::Client { .. }) {
+        errors.at(
+            line + regions[0].begin,
+            "a solution region belongs in a server or client cell, not in a plain cell".to_owned(),
+        );
+    }
+    regions
+}
+
 /// The cells, their `output` blocks and the hints that follow them, in file
 /// order.
 fn cells(source: &Arc<SourceFile>, items: Vec<Item>, errors: &mut Errors) -> Found {
@@ -360,35 +444,7 @@ fn cells(source: &Arc<SourceFile>, items: Vec<Item>, errors: &mut Errors) -> Fou
         };
         let first = tokens(&info).next().unwrap_or("");
         if first == "output" {
-            if let Some(extra) = tokens(&info).nth(1) {
-                errors.at(
-                    line,
-                    format!("an `output` block takes no attributes (found `{extra}`)"),
-                );
-            }
-            match &prev {
-                Prev::Cell => {
-                    let index = found.cells.len() - 1;
-                    found.cells[index].expected = Some(Expected { line, text: code });
-                    found.marked.push((range, BlockKind::Output(index)));
-                    prev = Prev::Output(line);
-                }
-                Prev::Output(first) => errors.at(
-                    line,
-                    format!(
-                        "a second `output` block for the cell whose output is at line {first}; a cell has one"
-                    ),
-                ),
-                Prev::Other(lang) => errors.at(
-                    line,
-                    format!("an `output` block must follow a rust cell, not a `{lang}` block"),
-                ),
-                Prev::Broken => {}
-                Prev::None => errors.at(
-                    line,
-                    "an `output` block with no code cell before it".to_owned(),
-                ),
-            }
+            prev = output_block(&mut found, prev, (range, line, &info, code), errors);
             continue;
         }
         hint_anchor = None;
@@ -408,39 +464,8 @@ fn cells(source: &Arc<SourceFile>, items: Vec<Item>, errors: &mut Errors) -> Fou
                 continue;
             }
         };
-        let kind = match (attrs.exercise.clone(), attrs.server, attrs.client) {
-            (Some(exercise), true, _) => {
-                found.exercise_attrs.insert(
-                    exercise.clone(),
-                    (attrs.timeout, attrs.points, attrs.concurrent),
-                );
-                CellKind::Server { exercise }
-            }
-            (Some(exercise), _, true) => CellKind::Client {
-                exercise,
-                hidden: attrs.hidden,
-                wire: attrs.wire.clone().unwrap_or_default(),
-            },
-            _ if attrs.ignore => CellKind::Ignored,
-            _ => CellKind::Plain,
-        };
-        let regions = match regions(&code) {
-            Ok(regions) => regions,
-            Err(bad) => {
-                for (n, message) in bad {
-                    errors.at(line + n, message);
-                }
-                Vec::new()
-            }
-        };
-        if !regions.is_empty() && !matches!(kind, CellKind::Server { .. } | CellKind::Client { .. })
-        {
-            errors.at(
-                line + regions[0].begin,
-                "a solution region belongs in a server or client cell, not in a plain cell"
-                    .to_owned(),
-            );
-        }
+        let kind = cell_kind(&mut found, &attrs);
+        let regions = cell_regions(&code, &kind, line, errors);
         let index = found.cells.len();
         found.marked.push((range, BlockKind::Cell(index)));
         found.cells.push(Cell {

@@ -133,6 +133,79 @@ fn tags_of(info: &str) -> Vec<String> {
     }
 }
 
+/// The notebook's cells, when it is an nbformat 4 notebook; otherwise why
+/// it is not one.
+fn notebook_cells(nb: &Value) -> Result<&Vec<Value>, String> {
+    match nb.get("nbformat").and_then(Value::as_u64) {
+        Some(4) => {}
+        Some(v) => {
+            return Err(format!(
+                "nbformat {v} is not supported; aula reads nbformat 4 notebooks"
+            ));
+        }
+        None => return Err("not a notebook: no `nbformat` version".to_owned()),
+    }
+    nb.get("cells")
+        .and_then(Value::as_array)
+        .ok_or_else(|| "not a notebook: no `cells` list".to_owned())
+}
+
+/// The info string of the fence a cell becomes (`None` for prose), or why
+/// the cell cannot be read. A raw cell tagged `output` with other tags is
+/// still an output block, with the complaint in `complaint`.
+fn fence_info(
+    kind: &str,
+    tags: &[String],
+    complaint: &mut Option<String>,
+) -> Result<Option<String>, String> {
+    Ok(match kind {
+        "code" => Some(info_of(tags)),
+        "raw" if tags.iter().any(|t| t == "output") => {
+            if tags.len() > 1 {
+                *complaint = Some("a raw cell tagged `output` takes no other tags".to_owned());
+            }
+            Some("output".to_owned())
+        }
+        "markdown" | "raw" => None,
+        other => return Err(format!("unknown cell type `{other}`")),
+    })
+}
+
+/// Writes a code or output cell as a fenced block: the fence as the
+/// Markdown had it when it still says what the tags say, the source, and
+/// the close, with the forms aula's metadata recorded (an empty block, a
+/// fence left open at the end of the file).
+fn push_fenced(text: &mut String, cell: &Value, source: &str, info: &str) {
+    let fence = aula_meta(cell, "fence")
+        .and_then(Value::as_str)
+        .filter(|f| {
+            let written = f.trim_start_matches([' ', '`', '~']);
+            tags_of(written) == tags_of(info)
+        })
+        .map_or_else(|| format!("```{info}"), str::to_owned);
+    let close = aula_meta(cell, "close")
+        .and_then(Value::as_str)
+        .unwrap_or("```");
+    text.push_str(&fence);
+    let empty = aula_meta(cell, "empty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    // A lone fence at the end of the file: its line is all.
+    if !(empty && close.is_empty()) {
+        text.push('\n');
+    }
+    if !empty {
+        text.push_str(source);
+    }
+    // A fence left open at the end of the file has no close.
+    if !close.is_empty() {
+        if !empty {
+            text.push('\n');
+        }
+        text.push_str(close);
+    }
+}
+
 /// A notebook's Markdown form and the map of its cells, or why it is not a
 /// lesson (at `file:cell N` where a cell is to blame).
 pub fn to_markdown(path: &Path, json_text: &str) -> Result<(String, CellMap), Vec<LessonError>> {
@@ -144,27 +217,7 @@ pub fn to_markdown(path: &Path, json_text: &str) -> Result<(String, CellMap), Ve
     };
     let nb: Value = serde_json::from_str(json_text)
         .map_err(|e| vec![error(None, format!("not a notebook: invalid JSON ({e})"))])?;
-    match nb.get("nbformat").and_then(Value::as_u64) {
-        Some(4) => {}
-        Some(v) => {
-            return Err(vec![error(
-                None,
-                format!("nbformat {v} is not supported; aula reads nbformat 4 notebooks"),
-            )]);
-        }
-        None => {
-            return Err(vec![error(
-                None,
-                "not a notebook: no `nbformat` version".to_owned(),
-            )]);
-        }
-    }
-    let Some(cells) = nb.get("cells").and_then(Value::as_array) else {
-        return Err(vec![error(
-            None,
-            "not a notebook: no `cells` list".to_owned(),
-        )]);
-    };
+    let cells = notebook_cells(&nb).map_err(|message| vec![error(None, message)])?;
     let mut text = nb
         .pointer("/metadata/aula/lead")
         .and_then(Value::as_str)
@@ -185,21 +238,13 @@ pub fn to_markdown(path: &Path, json_text: &str) -> Result<(String, CellMap), Ve
         };
         let start = line;
         let kind = cell.get("cell_type").and_then(Value::as_str).unwrap_or("");
-        let tags = tags(cell);
-        let fenced = match kind {
-            "code" => Some(info_of(&tags)),
-            "raw" if tags.iter().any(|t| t == "output") => {
-                if tags.len() > 1 {
-                    errors.push(error(
-                        Some(n),
-                        "a raw cell tagged `output` takes no other tags".to_owned(),
-                    ));
-                }
-                Some("output".to_owned())
-            }
-            "markdown" | "raw" => None,
-            other => {
-                errors.push(error(Some(n), format!("unknown cell type `{other}`")));
+        let mut complaint = None;
+        let fenced = fence_info(kind, &tags(cell), &mut complaint);
+        errors.extend(complaint.map(|m| error(Some(n), m)));
+        let fenced = match fenced {
+            Ok(fenced) => fenced,
+            Err(message) => {
+                errors.push(error(Some(n), message));
                 continue;
             }
         };
@@ -213,36 +258,7 @@ pub fn to_markdown(path: &Path, json_text: &str) -> Result<(String, CellMap), Ve
             }
             Some(info) => {
                 spans.push((start, start + 1));
-                // The fence as the Markdown had it, when it still says what
-                // the tags say; otherwise the tags, written plainly.
-                let fence = aula_meta(cell, "fence")
-                    .and_then(Value::as_str)
-                    .filter(|f| {
-                        let written = f.trim_start_matches([' ', '`', '~']);
-                        tags_of(written) == tags_of(&info)
-                    })
-                    .map_or_else(|| format!("```{info}"), str::to_owned);
-                let close = aula_meta(cell, "close")
-                    .and_then(Value::as_str)
-                    .unwrap_or("```");
-                text.push_str(&fence);
-                let empty = aula_meta(cell, "empty")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                // A lone fence at the end of the file: its line is all.
-                if !(empty && close.is_empty()) {
-                    text.push('\n');
-                }
-                if !empty {
-                    text.push_str(&source);
-                }
-                // A fence left open at the end of the file has no close.
-                if !close.is_empty() {
-                    if !empty {
-                        text.push('\n');
-                    }
-                    text.push_str(close);
-                }
+                push_fenced(&mut text, cell, &source, &info);
             }
         }
         if eol {
@@ -326,29 +342,35 @@ fn source_lines(source: &str) -> Value {
     json!(source.split_inclusive('\n').collect::<Vec<_>>())
 }
 
-/// A Markdown lesson (its text and blocks) as a notebook with
-/// evcxr_jupyter's kernel, so it opens in Jupyter with the Rust kernel; its
-/// Markdown form is `text`, byte for byte.
-pub fn from_markdown(text: &str, blocks: &[Block]) -> String {
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut lead = String::new();
-    // Prose between the cells, gathered until the next cell or output.
-    let mut prose = String::new();
-    let flush = |prose: &mut String, pieces: &mut Vec<Piece>, lead: &mut String| {
+/// The notebook's cells in the making, and the blank lines before the
+/// first (the notebook's `lead`).
+#[derive(Default)]
+struct Pieces {
+    pieces: Vec<Piece>,
+    lead: String,
+}
+
+impl Pieces {
+    /// Blank lines go to the gap after the last cell (or the lead), so a
+    /// prose cell holds only its text, as Jupyter shows it.
+    fn push_gap(&mut self, blank: &str) {
+        match self.pieces.last_mut() {
+            Some(p) => p.gap.push_str(blank),
+            None => self.lead.push_str(blank),
+        }
+    }
+
+    /// Prose gathered between two code or output blocks, as a markdown
+    /// cell between the gaps its blank lines make; emptied.
+    fn flush(&mut self, prose: &mut String) {
         if prose.is_empty() {
             return;
         }
         let (before, core, after) = trim_blank_lines(prose);
-        match pieces.last_mut() {
-            Some(p) => p.gap.push_str(before),
-            None => lead.push_str(before),
-        }
+        self.push_gap(before);
         if core.is_empty() {
             // Only blank lines: they all belong to the gap.
-            match pieces.last_mut() {
-                Some(p) => p.gap.push_str(after),
-                None => lead.push_str(after),
-            }
+            self.push_gap(after);
         } else {
             let (source, eol) = match core.strip_suffix('\n') {
                 Some(s) => (s, true),
@@ -358,72 +380,67 @@ pub fn from_markdown(text: &str, blocks: &[Block]) -> String {
             if !eol {
                 aula.insert("eol".into(), json!(false));
             }
-            pieces.push(Piece {
-                cell: cell_json("markdown", pieces.len() + 1, source, &[], aula),
+            let n = self.pieces.len() + 1;
+            self.pieces.push(Piece {
+                cell: cell_json("markdown", n, source, &[], aula),
                 gap: after.to_owned(),
             });
         }
         prose.clear();
-    };
-    for block in blocks {
-        let part = &text[block.range.clone()];
-        let (kind, tags) = match block.kind {
-            BlockKind::Prose | BlockKind::Hint(_) => {
-                prose.push_str(part);
-                continue;
-            }
-            BlockKind::Cell(_) => {
-                let info = part.lines().next().unwrap_or_default();
-                ("code", tags_of(info.trim_start_matches([' ', '`', '~'])))
-            }
-            BlockKind::Output(_) => ("raw", vec!["output".to_owned()]),
-        };
-        flush(&mut prose, &mut pieces, &mut lead);
-        let (body, eol) = match part.strip_suffix('\n') {
-            Some(b) => (b, true),
-            None => (part, false),
-        };
-        let (fence, rest) = match body.split_once('\n') {
-            Some((fence, rest)) => (fence, Some(rest)),
-            None => (body, None),
-        };
-        // The closing fence is the last line, when the block has one.
-        let (inner, close) = match rest {
-            None => (None, ""),
-            Some(rest) => match rest.rsplit_once('\n') {
-                Some((inner, close)) if is_fence(close) => (Some(inner), close),
-                None if is_fence(rest) => (None, rest),
-                _ => (Some(rest), ""),
-            },
-        };
-        let mut aula = Map::new();
-        let info = if kind == "raw" {
-            "output".to_owned()
-        } else {
-            info_of(&tags)
-        };
-        if fence != format!("```{info}") {
-            aula.insert("fence".into(), json!(fence));
-        }
-        if close != "```" {
-            aula.insert("close".into(), json!(close));
-        }
-        let source = match inner {
-            Some(s) => s,
-            None => {
-                aula.insert("empty".into(), json!(true));
-                ""
-            }
-        };
-        if !eol {
-            aula.insert("eol".into(), json!(false));
-        }
-        pieces.push(Piece {
-            cell: cell_json(kind, pieces.len() + 1, source, &tags, aula),
-            gap: String::new(),
-        });
     }
-    flush(&mut prose, &mut pieces, &mut lead);
+}
+
+/// A code or output block (`part`, fences and all) as the cell `n`, with
+/// aula's metadata recording what the tags alone would not give back: the
+/// fence and close as written, an empty block, a missing final newline.
+fn fenced_cell(part: &str, kind: &str, tags: &[String], n: usize) -> Value {
+    let (body, eol) = match part.strip_suffix('\n') {
+        Some(b) => (b, true),
+        None => (part, false),
+    };
+    let (fence, rest) = match body.split_once('\n') {
+        Some((fence, rest)) => (fence, Some(rest)),
+        None => (body, None),
+    };
+    // The closing fence is the last line, when the block has one.
+    let (inner, close) = match rest {
+        None => (None, ""),
+        Some(rest) => match rest.rsplit_once('\n') {
+            Some((inner, close)) if is_fence(close) => (Some(inner), close),
+            None if is_fence(rest) => (None, rest),
+            _ => (Some(rest), ""),
+        },
+    };
+    let mut aula = Map::new();
+    let info = if kind == "raw" {
+        "output".to_owned()
+    } else {
+        info_of(tags)
+    };
+    if fence != format!("```{info}") {
+        aula.insert("fence".into(), json!(fence));
+    }
+    if close != "```" {
+        aula.insert("close".into(), json!(close));
+    }
+    let source = match inner {
+        Some(s) => s,
+        None => {
+            aula.insert("empty".into(), json!(true));
+            ""
+        }
+    };
+    if !eol {
+        aula.insert("eol".into(), json!(false));
+    }
+    cell_json(kind, n, source, tags, aula)
+}
+
+/// The finished pieces as a notebook for evcxr_jupyter's kernel: gaps that
+/// differ from the default recorded on their cell, the lead on the
+/// notebook.
+fn notebook_json(pieces: Pieces) -> String {
+    let Pieces { pieces, lead } = pieces;
     let count = pieces.len();
     let cells: Vec<Value> = pieces
         .into_iter()
@@ -461,6 +478,37 @@ pub fn from_markdown(text: &str, blocks: &[Block]) -> String {
         "nbformat_minor": 5,
     });
     write_json(&nb)
+}
+
+/// A Markdown lesson (its text and blocks) as a notebook with
+/// evcxr_jupyter's kernel, so it opens in Jupyter with the Rust kernel; its
+/// Markdown form is `text`, byte for byte.
+pub fn from_markdown(text: &str, blocks: &[Block]) -> String {
+    let mut pieces = Pieces::default();
+    // Prose between the cells, gathered until the next cell or output.
+    let mut prose = String::new();
+    for block in blocks {
+        let part = &text[block.range.clone()];
+        let (kind, tags) = match block.kind {
+            BlockKind::Prose | BlockKind::Hint(_) => {
+                prose.push_str(part);
+                continue;
+            }
+            BlockKind::Cell(_) => {
+                let info = part.lines().next().unwrap_or_default();
+                ("code", tags_of(info.trim_start_matches([' ', '`', '~'])))
+            }
+            BlockKind::Output(_) => ("raw", vec!["output".to_owned()]),
+        };
+        pieces.flush(&mut prose);
+        let n = pieces.pieces.len() + 1;
+        pieces.pieces.push(Piece {
+            cell: fenced_cell(part, kind, &tags, n),
+            gap: String::new(),
+        });
+    }
+    pieces.flush(&mut prose);
+    notebook_json(pieces)
 }
 
 /// Jupyter's own layout: one-space indents, keys in order, a final newline.

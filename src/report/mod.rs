@@ -9,6 +9,7 @@ pub mod pcap;
 pub mod render;
 pub mod wire;
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use rust_i18n::t;
@@ -198,6 +199,15 @@ fn place(cell: &Cell, line: Option<usize>, lang: &str) -> String {
     .unwrap_or_default()
 }
 
+/// Who a cause is about and where, as `cell_message`'s two halves need it.
+struct Subject<'a> {
+    who: String,
+    /// A plain cell: its messages name no role and some say less.
+    plain: bool,
+    cell: &'a Cell,
+    lang: &'a str,
+}
+
 /// One line saying why an exercise's cell, or a plain cell, did not pass,
 /// in `lang` (`en` or `pt`).
 pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<String> {
@@ -208,8 +218,21 @@ pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<Strin
     } else {
         who(lesson, r, lang)
     };
-    let cell = lesson.cell(r.cell);
-    let l = lang;
+    let subject = Subject {
+        who,
+        plain,
+        cell: lesson.cell(r.cell),
+        lang,
+    };
+    let text = code_message(cause, &subject).unwrap_or_else(|| bounds_message(cause, &subject));
+    Some(text.into_owned())
+}
+
+/// The causes in the cell's own code: it did not compile, was refused, or
+/// panicked, failed or died while running. `None` for the rest (limits,
+/// stops and differences), which `bounds_message` says.
+fn code_message(cause: &Cause, s: &Subject<'_>) -> Option<Cow<'static, str>> {
+    let (who, plain, l) = (&s.who, s.plain, s.lang);
     let text = match cause {
         Cause::DoesNotCompile => t!("cause.does_not_compile", locale = l, who = who),
         Cause::Refused { construct } => {
@@ -229,18 +252,6 @@ pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<Strin
                 message = message
             )
         }
-        Cause::OutputLimit { cap, .. } if plain => {
-            t!("cause.output_limit_cell", locale = l, cap = cap)
-        }
-        Cause::OutputLimit { bytes, cap } => {
-            t!(
-                "cause.output_limit",
-                locale = l,
-                who = who,
-                cap = cap,
-                bytes = bytes
-            )
-        }
         Cause::Panicked { message, .. } if plain => {
             t!("cause.panicked_cell", locale = l, message = message)
         }
@@ -249,7 +260,7 @@ pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<Strin
             line,
             message,
         } => {
-            let at = place(cell, *line, l);
+            let at = place(s.cell, *line, l);
             if thread == "main" || thread == "<unnamed>" {
                 t!(
                     "cause.panicked",
@@ -281,12 +292,35 @@ pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<Strin
             t!(
                 "cause.replay_panicked",
                 locale = l,
-                of_who = of(&who, l),
+                of_who = of(who, l),
                 message = message
             )
         }
         Cause::Died { status } if plain => t!("cause.died_cell", locale = l, status = status),
         Cause::Died { status } => t!("cause.died", locale = l, who = who, status = status),
+        _ => return None,
+    };
+    Some(text)
+}
+
+/// The causes of a cell stopped from outside or judged by what it did: a
+/// limit reached (output, time, binding), a stop before its end, an output
+/// that differs.
+fn bounds_message(cause: &Cause, s: &Subject<'_>) -> Cow<'static, str> {
+    let (who, plain, l) = (&s.who, s.plain, s.lang);
+    match cause {
+        Cause::OutputLimit { cap, .. } if plain => {
+            t!("cause.output_limit_cell", locale = l, cap = cap)
+        }
+        Cause::OutputLimit { bytes, cap } => {
+            t!(
+                "cause.output_limit",
+                locale = l,
+                who = who,
+                cap = cap,
+                bytes = bytes
+            )
+        }
         Cause::NotBound { port, limit } => {
             t!(
                 "cause.not_bound",
@@ -331,8 +365,15 @@ pub fn cell_message(lesson: &Lesson, r: &CellResult, lang: &str) -> Option<Strin
             }
             m.into()
         }
-    };
-    Some(text.into_owned())
+        // Listed rather than `_`, so a new cause must be given words.
+        Cause::DoesNotCompile
+        | Cause::Refused { .. }
+        | Cause::RunnerFailed { .. }
+        | Cause::Panicked { .. }
+        | Cause::ReturnedError { .. }
+        | Cause::ReplayPanicked { .. }
+        | Cause::Died { .. } => unreachable!("said by code_message"),
+    }
 }
 
 /// One line saying why an exercise did not pass, in `lang`.
