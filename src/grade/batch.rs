@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::intake::ByteSize;
 use super::submission::{self, Submission};
-use super::{Batch, Graded, StudentGrade, human, output};
+use super::{Batch, GradeStatus, Graded, StudentGrade, human, output};
 use crate::exec::confine::Confinement;
 use crate::exec::{Cancel, Engine, Options, Overdue, Signals, StdTypes};
 use crate::lesson::Lesson;
@@ -143,7 +143,7 @@ pub fn grade(reference: &Lesson, config: &Config) -> Result<Ended, String> {
     let written = output::write_all(&config.out, &book, &graded).map_err(|e| format!("{e:#}"))?;
     let grades: Vec<StudentGrade> = graded.iter().map(|g| g.grade.clone()).collect();
     report(config, &book, &grades, &written, begun);
-    let runner_failed = grades.iter().any(|g| g.status == "error");
+    let runner_failed = grades.iter().any(|g| g.status == GradeStatus::Error);
     Ok(Ended::Graded { runner_failed })
 }
 
@@ -361,5 +361,5 @@ pub fn merge(
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     print!("{}", human::table(&book.exercises, &grades, lang));
-    Ok(grades.iter().any(|g| g.status == "error"))
+    Ok(grades.iter().any(|g| g.status == GradeStatus::Error))
 }

@@ -26,8 +26,8 @@ pub fn results(grade: &StudentGrade, seconds: f64) -> Value {
                     "name": format!("{}: {}: {}", e.id, c.check, t.test),
                     "score": 0,
                     "max_score": 0,
-                    "status": status(t.verdict == "pass"),
-                    "output": format!("verdict: {}", t.verdict),
+                    "status": status(t.verdict.passed()),
+                    "output": format!("verdict: {}", t.verdict.as_str()),
                     "visibility": "after_published",
                 })
             }));

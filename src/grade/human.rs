@@ -65,7 +65,7 @@ pub fn table(exercises: &[String], grades: &[StudentGrade], lang: &str) -> Strin
     for g in grades {
         let mut row = vec![
             g.student.clone(),
-            g.status.clone(),
+            g.status.to_string(),
             format!("{}/{}", super::output::number(g.score), g.max_score),
         ];
         for id in &ids {
@@ -109,8 +109,8 @@ pub fn table(exercises: &[String], grades: &[StudentGrade], lang: &str) -> Strin
                         )
                         .into_owned(),
                     };
-                    let check = crate::report::words("check", &c.check, lang);
-                    let verdict = crate::report::verdict_word(&c.verdict, lang);
+                    let check = crate::report::words("check", c.check.as_str(), lang);
+                    let verdict = crate::report::verdict_word(c.verdict.as_str(), lang);
                     format!("{} {} {check}: {verdict} {message}", g.student, e.id)
                 })
             });

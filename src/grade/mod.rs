@@ -49,12 +49,84 @@ pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// A check's verdict in grades: a verdict of LESSON-FORMAT.md, spelled as
+/// `Verdict` spells it, or `missing` when the submission has no code for
+/// the check. Written as that one word, so grades.json, the feedback and
+/// Gradescope's results keep GRADE-FORMAT.md's strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckVerdict {
+    Ran(Verdict),
+    Missing,
+}
+
+impl CheckVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckVerdict::Ran(v) => v.as_str(),
+            CheckVerdict::Missing => "missing",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+// By hand: serde's derive would write `Ran` as `{"Ran": "pass"}`, and
+// `untagged` cannot name a unit variant by a string.
+impl Serialize for CheckVerdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckVerdict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer as _;
+        let word = String::deserialize(d)?;
+        if word == "missing" {
+            return Ok(CheckVerdict::Missing);
+        }
+        Verdict::deserialize(word.as_str().into_deserializer())
+            .map(CheckVerdict::Ran)
+            .map_err(|e: serde::de::value::Error| serde::de::Error::custom(e))
+    }
+}
+
+/// How far a submission's grading got (GRADE-FORMAT.md): `graded`, `invalid`
+/// (it could not be read as a submission) or `error` (aula failed on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeStatus {
+    Graded,
+    Invalid,
+    Error,
+}
+
+impl GradeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GradeStatus::Graded => "graded",
+            GradeStatus::Invalid => "invalid",
+            GradeStatus::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for GradeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One test a check ran (a reference client, a student's client, a server),
 /// named as the student may see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestGrade {
     pub test: String,
-    pub verdict: String,
+    pub verdict: Verdict,
     /// A hidden client of the reference (an addition to GRADE-FORMAT 1.1's
     /// grades.json, written only when true).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -63,9 +135,8 @@ pub struct TestGrade {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckGrade {
-    pub check: String,
-    /// A verdict of LESSON-FORMAT.md, or `missing`.
-    pub verdict: String,
+    pub check: CheckKind,
+    pub verdict: CheckVerdict,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,7 +151,7 @@ pub struct CheckGrade {
 
 impl CheckGrade {
     pub fn passed(&self) -> bool {
-        self.verdict == "pass"
+        self.verdict == CheckVerdict::Ran(Verdict::Pass)
     }
 }
 
@@ -97,8 +168,7 @@ pub struct ExerciseGrade {
 pub struct StudentGrade {
     pub student: String,
     pub path: String,
-    /// `graded`, `invalid` or `error`.
-    pub status: String,
+    pub status: GradeStatus,
     #[serde(serialize_with = "two_decimals")]
     pub score: f64,
     pub max_score: u32,
@@ -155,8 +225,8 @@ pub fn exercise_score(points: u32, checks: &[CheckGrade]) -> f64 {
 
 fn missing(check: CheckKind, lang: &str) -> (CheckGrade, Local) {
     let grade = CheckGrade {
-        check: check.as_str().to_owned(),
-        verdict: "missing".to_owned(),
+        check,
+        verdict: CheckVerdict::Missing,
         message: Some(t!("grade.missing", locale = "en", check = check.as_str()).into_owned()),
         diff: None,
         compiler: None,
@@ -288,7 +358,7 @@ fn check_grade(
         .iter()
         .map(|c| TestGrade {
             test: report::who(lesson, c, "en"),
-            verdict: c.verdict.as_str().to_owned(),
+            verdict: c.verdict,
             hidden: lesson.cell(c.cell).is_hidden(),
         })
         .collect();
@@ -320,8 +390,8 @@ fn check_grade(
         })
     };
     let grade = CheckGrade {
-        check: check.as_str().to_owned(),
-        verdict: r.verdict.as_str().to_owned(),
+        check,
+        verdict: CheckVerdict::Ran(r.verdict),
         message: say("en"),
         diff: (!diffs.is_empty()).then(|| unport(&diffs, r.port)),
         compiler: (!compiler.is_empty()).then_some(compiler),
@@ -457,12 +527,12 @@ impl Batch<'_> {
         cancel: &Cancel,
     ) -> Option<Graded> {
         let graded = graded_exercises(self.reference);
-        let mut grade = blank_grade(self.reference, sub, "graded");
+        let mut grade = blank_grade(self.reference, sub, GradeStatus::Graded);
         let mut said = Said::default();
         let sides = match sides {
             Ok(s) => Some(s),
             Err(reasons) => {
-                grade.status = "invalid".to_owned();
+                grade.status = GradeStatus::Invalid;
                 grade.errors = reasons.iter().map(|r| r.say("en")).collect();
                 said.errors = reasons.iter().map(|r| r.say(self.lang)).collect();
                 None
@@ -493,8 +563,8 @@ impl Batch<'_> {
             grade.errors.push(en);
             said.errors.push(local);
         }
-        if grade.status == "graded" && !grade.errors.is_empty() {
-            grade.status = "error".to_owned();
+        if grade.status == GradeStatus::Graded && !grade.errors.is_empty() {
+            grade.status = GradeStatus::Error;
         }
         grade.score = round2(grade.exercises.iter().map(|e| e.score).sum());
         let feedback = output::feedback(&grade, &said, self.reference, self.lang);
@@ -598,14 +668,14 @@ fn refused(
         .into_owned()
     };
     let grade = CheckGrade {
-        check: check.as_str().to_owned(),
-        verdict: Verdict::CompileError.as_str().to_owned(),
+        check,
+        verdict: CheckVerdict::Ran(Verdict::CompileError),
         message: Some(say("en")),
         diff: None,
         compiler: None,
         tests: vec![TestGrade {
             test: report::who(&spliced.lesson, &cell, "en"),
-            verdict: Verdict::CompileError.as_str().to_owned(),
+            verdict: Verdict::CompileError,
             hidden: false,
         }],
     };
@@ -668,7 +738,7 @@ pub fn run_all(
 
 /// A student whose grading failed in aula itself: status `error`.
 fn crashed_student(batch: &Batch<'_>, sub: &Submission) -> Graded {
-    let mut grade = blank_grade(batch.reference, sub, "error");
+    let mut grade = blank_grade(batch.reference, sub, GradeStatus::Error);
     grade.errors = vec!["aula failed while grading this submission".to_owned()];
     grade.exercises = graded_exercises(batch.reference)
         .iter()
@@ -687,11 +757,11 @@ fn crashed_student(batch: &Batch<'_>, sub: &Submission) -> Graded {
 }
 
 /// A student's grade before any check: nothing scored yet.
-fn blank_grade(reference: &Lesson, sub: &Submission, status: &str) -> StudentGrade {
+fn blank_grade(reference: &Lesson, sub: &Submission, status: GradeStatus) -> StudentGrade {
     StudentGrade {
         student: sub.student.clone(),
         path: sub.path.display().to_string(),
-        status: status.to_owned(),
+        status,
         score: 0.0,
         max_score: max_score(reference),
         errors: Vec::new(),
@@ -713,8 +783,8 @@ mod tests {
 
     fn check(verdict: &str) -> CheckGrade {
         CheckGrade {
-            check: "server".to_owned(),
-            verdict: verdict.to_owned(),
+            check: CheckKind::Server,
+            verdict: serde_json::from_value(serde_json::json!(verdict)).unwrap(),
             message: None,
             diff: None,
             compiler: None,

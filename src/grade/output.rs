@@ -149,7 +149,7 @@ pub fn csv(book: &Gradebook, grades: &[StudentGrade]) -> String {
     for g in grades {
         let mut row = vec![
             csv_field(&g.student),
-            g.status.clone(),
+            g.status.to_string(),
             number(g.score),
             g.max_score.to_string(),
         ];
@@ -193,7 +193,10 @@ pub fn json(book: &Gradebook, grades: &[StudentGrade]) -> String {
         students: grades,
         summary: Summary {
             students: grades.len(),
-            graded: grades.iter().filter(|g| g.status == "graded").count(),
+            graded: grades
+                .iter()
+                .filter(|g| g.status == super::GradeStatus::Graded)
+                .count(),
             mean_score: mean(grades),
             max_score: book.max_score,
         },
@@ -295,7 +298,7 @@ pub fn feedback(
         );
         for (c, check) in ex.checks.iter().enumerate() {
             let mark = if check.passed() { "✓" } else { "✗" };
-            let name = if check.check == "server" {
+            let name = if check.check == super::CheckKind::Server {
                 t!("grade.check_server", locale = l)
             } else {
                 t!("grade.check_client", locale = l)
@@ -313,7 +316,7 @@ pub fn feedback(
                 .filter(|names| names.len() == check.tests.len());
             for (i, test) in check.tests.iter().enumerate() {
                 let name = names.map_or(test.test.as_str(), |n| n[i].as_str());
-                let _ = writeln!(out, "  - {name}: `{}`", test.verdict);
+                let _ = writeln!(out, "  - {name}: `{}`", test.verdict.as_str());
             }
             for (block, info) in [(&check.compiler, "text"), (&check.diff, "diff")] {
                 if let Some(text) = block {
@@ -511,21 +514,21 @@ mod tests {
         )
         .unwrap();
         let check = super::super::CheckGrade {
-            check: "server".to_owned(),
-            verdict: "mismatch".to_owned(),
+            check: super::super::CheckKind::Server,
+            verdict: super::super::CheckVerdict::Ran(crate::outcome::Verdict::Mismatch),
             message: Some("hidden test 1 did not pass (mismatch)".to_owned()),
             diff: None,
             compiler: None,
             tests: vec![super::super::TestGrade {
                 test: "hidden test 1".to_owned(),
-                verdict: "mismatch".to_owned(),
+                verdict: crate::outcome::Verdict::Mismatch,
                 hidden: true,
             }],
         };
         let grade = StudentGrade {
             student: "ana".to_owned(),
             path: "ana.md".to_owned(),
-            status: "graded".to_owned(),
+            status: super::super::GradeStatus::Graded,
             score: 0.0,
             max_score: 1,
             errors: Vec::new(),
@@ -582,8 +585,8 @@ mod tests {
         .unwrap();
         let escape = "error: x\n```\n# Score: 10 of 10 INJECTED\n````\n";
         let check = super::super::CheckGrade {
-            check: "server".to_owned(),
-            verdict: "compile_error".to_owned(),
+            check: super::super::CheckKind::Server,
+            verdict: super::super::CheckVerdict::Ran(crate::outcome::Verdict::CompileError),
             message: Some("panicked: a\n```\n# INJECTED\rtoo".to_owned()),
             diff: Some(" ```\n+````` INJECTED\n".to_owned()),
             compiler: Some(escape.to_owned()),
@@ -592,7 +595,7 @@ mod tests {
         let grade = StudentGrade {
             student: "ana".to_owned(),
             path: "ana.md".to_owned(),
-            status: "error".to_owned(),
+            status: super::super::GradeStatus::Error,
             score: 0.0,
             max_score: 1,
             errors: vec!["e server: evcxr said\n```\n# INJECTED".to_owned()],

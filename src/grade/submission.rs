@@ -316,8 +316,11 @@ fn sides_of(path: &Path, cells: Vec<Cell>) -> Result<Sides, Vec<Unreadable>> {
     }
 }
 
-/// The two checks of GRADE-FORMAT.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// The two checks of GRADE-FORMAT.md, spelled in grades as `as_str` does.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Server,
     Client,
@@ -329,6 +332,12 @@ impl CheckKind {
             CheckKind::Server => "server",
             CheckKind::Client => "client",
         }
+    }
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
