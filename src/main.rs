@@ -3,8 +3,8 @@ fn main() -> std::process::ExitCode {
     // hook, which never returns there.
     // A confined child confines itself while it has one thread, so
     // every thread it starts later is bound too.
-    aula::exec::confine::enter_from_env();
-    aula::exec::confine::seccomp_probe_from_env();
+    aula::exec::sandbox::confine::enter_from_env();
+    aula::exec::sandbox::confine::seccomp_probe_from_env();
     // As the compiler of students' code when grading: limited, then rustc.
     aula::exec::sandbox::wrap_rustc_from_env();
     // A confined Python peer: aula confined itself for it, and becomes it.

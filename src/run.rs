@@ -192,7 +192,7 @@ impl Command {
     /// Starts the engine, plans `lessons` against the cache, and runs the
     /// plan with the reporters. `Err`: the engine could not start.
     pub fn run(self, lessons: &[Lesson], selection: &Selection) -> anyhow::Result<Ran> {
-        let std_types = crate::exec::analysis::needs_std_types(lessons);
+        let std_types = crate::exec::evcxr::analysis::needs_std_types(lessons);
         let engine = (self.engine)
             .std_types(crate::exec::StdTypes::Fixed(std_types))
             .start()?;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cache::Cache;
-use crate::exec::netns;
+use crate::exec::net::netns;
 use crate::exec::{Signals, StdTypes};
 use crate::lesson::{self, Lesson, LessonError};
 use crate::plan::{Keys, Selection};
@@ -42,8 +42,8 @@ pub fn main() -> ExitCode {
     if std::env::var_os(netns::HOLDER_ENV).is_some() {
         netns::holder_main();
     }
-    if let Ok(settings) = std::env::var(crate::exec::relay::RELAY_ENV) {
-        crate::exec::relay::relay_main(&settings);
+    if let Ok(settings) = std::env::var(crate::exec::net::relay::RELAY_ENV) {
+        crate::exec::net::relay::relay_main(&settings);
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -87,7 +87,7 @@ fn require_python(lessons: &[Lesson]) -> Result<(), ExitCode> {
 /// infers it from is not installed: evcxr would only say it "couldn't
 /// automatically determine" the type, which names no fix.
 fn require_std_source(lessons: &[Lesson]) -> Result<(), ExitCode> {
-    use crate::exec::analysis;
+    use crate::exec::evcxr::analysis;
     let untyped = analysis::untyped_variables(lessons);
     if untyped.is_empty() || analysis::std_source_found() {
         return Ok(());
@@ -280,7 +280,7 @@ fn watch(args: WatchArgs) -> ExitCode {
     // Lessons can gain a plain cell that keeps a variable at any save: the
     // engine can move rust-analyzer to the real standard library then.
     let std_types = lesson::load_all(&args.paths).map_or(true, |lessons| {
-        crate::exec::analysis::needs_std_types(&lessons)
+        crate::exec::evcxr::analysis::needs_std_types(&lessons)
     });
     let (cache, jobs) = (args.exec.cache(), args.exec.jobs());
     let engine = match args

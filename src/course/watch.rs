@@ -81,7 +81,7 @@ fn runner(
             req.names.contains(&plan::exercise_name(l, ex))
         };
         let plan = Plan::new(&req.lessons, &selected, &keys);
-        let untyped = crate::exec::analysis::untyped_variables(&req.lessons);
+        let untyped = crate::exec::evcxr::analysis::untyped_variables(&req.lessons);
         if let Some(u) = untyped.first()
             && !engine.std_source_found()
         {

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::analysis::{self, StdLink};
-use super::confine::Confinement;
-use super::netns::Netns;
+use super::evcxr::analysis::{self, StdLink};
+use super::net::netns::Netns;
+use super::sandbox::confine::Confinement;
 use super::{Engine, Options, Scratch, sandbox};
 use crate::cache::Cache;
 
-/// What rust-analyzer loads of the standard library (see `exec::analysis`).
+/// What rust-analyzer loads of the standard library (see `exec::evcxr::analysis`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StdTypes {
     /// All of it, or nothing, for the whole run.

@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::capture::Capture;
-use super::kernel::{EvalError, Kernel, Killer};
+use super::evcxr::capture::Capture;
+use super::evcxr::kernel::{EvalError, Kernel, Killer};
+use super::evcxr::plain::push_cell;
+use super::evcxr::runtime;
+use super::evcxr::source::{CodeLine, SourceMap};
 use super::native::Natives;
 use super::peer;
-use super::plain::push_cell;
-use super::source::{CodeLine, SourceMap};
-use super::{Cancel, Engine, ports, runtime};
+use super::{Cancel, Engine, ports};
 use crate::lesson::{Exercise, Lang, Lesson};
 use crate::observation::{CellObservation, Ending, ExerciseObservation, Stop};
 use crate::plan::Replay;
@@ -39,7 +40,7 @@ enum Exec {
         child: std::sync::Mutex<std::process::Child>,
         status: std::sync::Mutex<Option<std::process::ExitStatus>>,
         /// The pids group of a confined peer: what it started, wherever.
-        group: Option<std::sync::Arc<super::confine::Group>>,
+        group: Option<std::sync::Arc<super::sandbox::confine::Group>>,
     },
 }
 
@@ -103,8 +104,8 @@ impl Running {
         cell: usize,
         capture: Capture,
         limits: super::sandbox::Limits,
-        netns: Option<&super::netns::Netns>,
-        group: Option<std::sync::Arc<super::confine::Group>>,
+        netns: Option<&super::net::netns::Netns>,
+        group: Option<std::sync::Arc<super::sandbox::confine::Group>>,
     ) -> Result<Running> {
         use std::os::unix::process::CommandExt as _;
         command
@@ -123,7 +124,7 @@ impl Running {
                     rustix::process::Signal::KILL,
                 ))?;
                 if let Some(group) = &joins {
-                    super::confine::join_in_child(group)?;
+                    super::sandbox::confine::join_in_child(group)?;
                 }
                 Ok(())
             });
@@ -168,13 +169,13 @@ impl Running {
             && !self.capture.waiting()
     }
 
-    /// The processes the cell runs as now (see [`super::idle`]).
+    /// The processes the cell runs as now (see [`super::net::idle`]).
     fn processes(&self) -> Vec<i32> {
         match &self.exec {
             Exec::Evcxr { killer, .. } => killer.processes(),
             Exec::Native { child, group, .. } => {
                 let pid = child.lock().unwrap_or_else(|e| e.into_inner()).id() as i32;
-                super::idle::processes_of(pid, group.as_deref())
+                super::net::idle::processes_of(pid, group.as_deref())
             }
         }
     }
@@ -352,7 +353,7 @@ fn wait_for_end_or_idle(server: &Running, tables: Option<(&ports::Tables, u16)>,
     while !server.is_finished() && Instant::now() < grace_end {
         if let Some((tables, port)) = tables {
             let written = server.capture.stdout_bytes();
-            if super::idle::only_waiting(&server.processes(), tables, port) {
+            if super::net::idle::only_waiting(&server.processes(), tables, port) {
                 match waiting {
                     Some((since, then)) if then == written => {
                         if since.elapsed() >= IDLE_SETTLE {
@@ -383,14 +384,14 @@ struct Ports {
     clients: Vec<u16>,
     /// The relay's routes, when one stands between clients and server:
     /// under `--trace`, or for a client with faults on the wire.
-    routes: Vec<super::relay::Route>,
+    routes: Vec<super::net::relay::Route>,
     /// Held until the run ends, so no other run is handed these ports.
     _leases: Vec<ports::Lease>,
 }
 
 impl Ports {
     fn allocate(lesson: &Lesson, ex: &Exercise, trace: bool) -> Result<Ports> {
-        use super::relay::Route;
+        use super::net::relay::Route;
         let lease = ports::allocate()?;
         let port = lease.port;
         let mut leases = vec![lease];
@@ -600,7 +601,7 @@ fn attempt(setting: &Setting, cancel: &Cancel) -> Result<Option<ExerciseObservat
     let opts = &engine.options;
     let ports = setting.ports;
     let mut relay = match ports.routes.is_empty() {
-        false => Some(super::relay::Relay::start(
+        false => Some(super::net::relay::Relay::start(
             ports.routes.clone(),
             ports.server,
             &engine.native_capture_dir(&format!("{}-relay", ex.id)),
@@ -672,7 +673,7 @@ fn attempt(setting: &Setting, cancel: &Cancel) -> Result<Option<ExerciseObservat
         .zip(&ex.clients)
         .map(|(o, &i)| o.unwrap_or_else(|| CellObservation::not_run(i)))
         .collect();
-    let wire = relay.map(super::relay::Relay::finish);
+    let wire = relay.map(super::net::relay::Relay::finish);
     Ok(Some(ExerciseObservation {
         server: server_observed,
         clients,
@@ -702,7 +703,7 @@ fn watch(
     clock: &mut Clock,
     server: &mut Running,
     clients: &mut Clients,
-    relay: Option<&mut super::relay::Relay>,
+    relay: Option<&mut super::net::relay::Relay>,
     cancel: &Cancel,
 ) -> Result<()> {
     let (ex, opts) = (setting.ex, &setting.engine.options);

@@ -1,29 +1,24 @@
 //! Execution: contexts, ports, watchdogs, the sandbox. All processes and
 //! evcxr live below this module; above it, a lesson goes in and
 //! observations come out (`crate::observation`), never verdicts.
+//!
+//! Its parts: [`evcxr`] (contexts and the code aula runs inside them),
+//! [`net`] (ports, the kernel's socket tables, namespaces, the relay),
+//! [`sandbox`] (limits, confinement, the sweep of what students' code
+//! leaves). Here, beside them: the [`Engine`] and its [`Builder`], a run's
+//! [`lifecycle`], an exercise's run (`exercise`), Python [`peer`]s, the
+//! reference's [`native`] halves, a lesson's [`crates`] and the
+//! [`toolchain`].
 
-pub mod analysis;
 mod builder;
-pub mod capture;
-pub mod confine;
 pub mod crates;
+pub mod evcxr;
 mod exercise;
-mod idle;
-pub mod kernel;
 pub mod lifecycle;
 pub mod native;
-pub mod netns;
+pub mod net;
 pub mod peer;
-mod plain;
-mod pool;
-pub mod ports;
-pub mod relay;
-pub mod runtime;
-pub mod runtime_lib;
 pub mod sandbox;
-mod seccomp;
-mod shape;
-pub mod source;
 pub mod toolchain;
 
 use std::path::PathBuf;
@@ -37,6 +32,10 @@ pub use builder::{Builder, StdTypes};
 pub use exercise::PANIC_INJECTION_ENV;
 pub use lifecycle::{Cancel, Overdue, Scratch, Signals};
 pub use plain::PlainRun;
+
+use evcxr::{analysis, capture, kernel, plain, pool, runtime_lib};
+use net::{netns, ports};
+use sandbox::confine;
 
 use crate::lesson::{Exercise, Lesson};
 use crate::observation::{Bounds, ExerciseObservation};

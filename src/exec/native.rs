@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::runtime;
+use super::evcxr::runtime;
 use crate::lesson::Lesson;
 use crate::plan::Replay;
 

@@ -128,7 +128,7 @@ pub fn python_command(
         Some(rules) => {
             let mut c = Command::new(std::env::current_exe()?);
             super::sandbox::clean_environment(&mut c);
-            c.env(super::confine::RULES_ENV, rules)
+            c.env(super::sandbox::confine::RULES_ENV, rules)
                 .env(EXEC_ENV, PYTHON);
             c
         }
@@ -156,7 +156,7 @@ pub fn exec_from_env() {
     let error = Command::new(PathBuf::from(program))
         .args(std::env::args_os().skip(1))
         .env_remove(EXEC_ENV)
-        .env_remove(super::confine::RULES_ENV)
+        .env_remove(super::sandbox::confine::RULES_ENV)
         .exec();
     eprintln!("aula: cannot run {PYTHON}: {error}");
     std::process::exit(127);
@@ -200,7 +200,7 @@ mod tests {
         };
         assert_eq!(status.code(), Some(101));
         assert!(!dir.path().join("finished").exists());
-        let faults = super::super::capture::parse_faults(
+        let faults = super::super::evcxr::capture::parse_faults(
             &std::fs::read_to_string(dir.path().join("faults")).unwrap(),
         );
         assert_eq!(faults.len(), 1, "{faults:?}");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::intake::ByteSize;
 use super::submission::{self, Submission};
 use super::{Batch, GradeStatus, Graded, StudentGrade, human, output};
-use crate::exec::confine::Confinement;
+use crate::exec::sandbox::confine::Confinement;
 use crate::exec::{Cancel, Engine, Options, Overdue, Signals, StdTypes};
 use crate::lesson::Lesson;
 use crate::partition::Partition;
@@ -101,7 +101,7 @@ pub fn grade(reference: &Lesson, config: &Config) -> Result<Ended, String> {
     // never share a loopback. Students' sides are exercise cells: only the
     // reference's plain cells can keep variables.
     let lanes = if config.unsandboxed { 0 } else { config.jobs };
-    let std_types = crate::exec::analysis::needs_std_types([reference]);
+    let std_types = crate::exec::evcxr::analysis::needs_std_types([reference]);
     let engine = Engine::builder(config.options.clone())
         .namespaces(lanes)
         .confinement(confinement)

@@ -49,7 +49,7 @@ impl Drop for Lease {
 /// folder could be used, so only this process's own bookkeeping protects it.
 fn lock_port(port: u16) -> Option<Option<std::fs::File>> {
     use rustix::fs::{FlockOperation, flock};
-    let dir = super::lifecycle::base_temp_dir().join("aula-ports");
+    let dir = crate::exec::lifecycle::base_temp_dir().join("aula-ports");
     if std::fs::create_dir_all(&dir).is_err() {
         return Some(None);
     }

@@ -89,7 +89,7 @@ const FLAGS: [&str; 12] = [
 ];
 
 fn find_or_build(root: &Path) -> Result<PathBuf> {
-    let version = super::toolchain::version().context("running rustc -vV")?;
+    let version = crate::exec::toolchain::version().context("running rustc -vV")?;
     if !version.status.success() {
         bail!("rustc -vV failed");
     }

@@ -1,7 +1,12 @@
 //! Keeping students' code in bounds and leaving nothing behind: resource
 //! limits on each context's child, the runner as subreaper of everything its
 //! children start, a sweep of descendants, and children that end themselves
-//! when aula dies.
+//! when aula dies. Below it, the confinement of grading (`confine`: an
+//! unprivileged user, Landlock, a pids cgroup) and its system-call filter
+//! (`seccomp`).
+
+pub mod confine;
+mod seccomp;
 
 use std::os::unix::process::CommandExt as _;
 use std::process::Command;
@@ -290,7 +295,7 @@ pub fn watch_parent() {
         let parent_now = || rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
         // Blocked until the parent ends, with no timeout, where the kernel
         // gives a pidfd: a thread that wakes every 100 ms would make every
-        // server look busy to `exec::idle`.
+        // server look busy to `exec::net::idle`.
         let pidfd = rustix::process::Pid::from_raw(parent).and_then(|p| {
             rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
         });

@@ -8,10 +8,10 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::Result;
 
-use super::confine::Confinement;
 use super::kernel::{ChildConfinement, Kernel};
-use super::netns::Netns;
-use super::sandbox::Limits;
+use crate::exec::net::netns::Netns;
+use crate::exec::sandbox::Limits;
+use crate::exec::sandbox::confine::Confinement;
 
 #[derive(Default)]
 struct State {
@@ -55,7 +55,9 @@ impl Spec {
                 tmp_root: self.tmp_root.clone(),
                 system: c.system.clone(),
                 group: Some(c.group(&format!("ctx-{n}"))?),
-                compiler: super::sandbox::CompilerLimits::for_compile_limit(self.compile_limit),
+                compiler: crate::exec::sandbox::CompilerLimits::for_compile_limit(
+                    self.compile_limit,
+                ),
                 user: c.users.map(|u| u.nth(n)).zip(self.std_libs.clone()),
             }),
             None => None,

@@ -65,7 +65,7 @@ pub fn only_waiting(pids: &[i32], tables: &Tables, port: u16) -> bool {
 
 /// The processes a cell runs as now: its pids group's where it has one
 /// (what left its process tree included), else `pid` and its descendants.
-pub fn processes_of(pid: i32, group: Option<&super::confine::Group>) -> Vec<i32> {
+pub fn processes_of(pid: i32, group: Option<&crate::exec::sandbox::confine::Group>) -> Vec<i32> {
     match group {
         Some(group) => group.members(),
         None => with_descendants(pid),

@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 use evcxr::{Error as EvcxrError, EvalContext, EvalContextOutputs};
 
-use super::confine;
-use super::crates::Built;
-use super::netns::Netns;
 use super::runtime;
-use super::sandbox::Limits;
 use super::source::SourceMap;
+use crate::exec::crates::Built;
+use crate::exec::net::netns::Netns;
+use crate::exec::sandbox::Limits;
+use crate::exec::sandbox::confine;
 use crate::observation::{Diagnostic, Ending};
 
 /// Lines received on one of evcxr's channels, bounded so a flood cannot grow
@@ -108,7 +108,7 @@ impl Killer {
     /// The processes the child runs as now: its pids group's, or the child
     /// and its descendants where there is no group.
     pub fn processes(&self) -> Vec<i32> {
-        super::idle::processes_of(self.pid(), self.group.as_deref())
+        crate::exec::net::idle::processes_of(self.pid(), self.group.as_deref())
     }
 
     /// Like [`Killer::kill`], and returns once nothing the context started
@@ -123,7 +123,7 @@ impl Killer {
     /// Stops the context's compiler (cargo and rustc), if it is running:
     /// evcxr then returns from `eval` with an error.
     pub fn kill_compiler(&self) {
-        super::sandbox::kill_descendants_with_env(BUILD_ENV, &self.build);
+        crate::exec::sandbox::kill_descendants_with_env(BUILD_ENV, &self.build);
     }
 }
 
@@ -185,7 +185,7 @@ pub struct ChildConfinement {
     /// The context's pids group, when there is one.
     pub group: Option<Arc<confine::Group>>,
     /// The limits of the compiler that builds the context's cells.
-    pub compiler: super::sandbox::CompilerLimits,
+    pub compiler: crate::exec::sandbox::CompilerLimits,
     /// Whom the child becomes (see `confine::Rules::user`), and where it
     /// then finds the standard library its cells link to: the toolchain's
     /// own folder may be closed to that user (rustup's under `/root`).
@@ -239,12 +239,12 @@ impl Kernel {
         if confinement.is_some() {
             // The grader's environment (a CI runner's tokens among it) is
             // not students' code's to read.
-            super::sandbox::clean_environment(&mut command);
+            crate::exec::sandbox::clean_environment(&mut command);
         }
-        command
-            .current_dir(workdir)
-            .process_group(0)
-            .env(super::sandbox::PARENT_ENV, std::process::id().to_string());
+        command.current_dir(workdir).process_group(0).env(
+            crate::exec::sandbox::PARENT_ENV,
+            std::process::id().to_string(),
+        );
         limits.apply_to(&mut command);
         if let Some(c) = confinement {
             if let Some((_, libs)) = &c.user {
@@ -295,7 +295,7 @@ impl Kernel {
             // evcxr sets no wrapper of its own here (static linking allowed,
             // no cache): cargo runs every rustc through aula, limited.
             state.set_build_env("RUSTC_WRAPPER", &exe.to_string_lossy());
-            state.set_build_env(super::sandbox::RUSTC_LIMITS_ENV, &c.compiler.encode());
+            state.set_build_env(crate::exec::sandbox::RUSTC_LIMITS_ENV, &c.compiler.encode());
         }
         ctx.eval_with_state("", state)
             .map_err(|e| anyhow::anyhow!("setting the context's build: {e}"))?;

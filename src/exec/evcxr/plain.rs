@@ -9,7 +9,8 @@ use anyhow::Result;
 
 use super::kernel::{EvalError, Kernel, Killer};
 use super::source::{CodeLine, SourceMap};
-use super::{Cancel, Engine, runtime, shape};
+use super::{runtime, shape};
+use crate::exec::{Cancel, Engine};
 use crate::lesson::{Cell, CellKind, Lesson};
 use crate::observation::{Ending, PlainObservation, Stop};
 
