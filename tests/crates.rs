@@ -5,11 +5,12 @@
 //! lesson with crates needs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use serde_json::Value;
+
+mod support;
 
 /// Runs start evcxr contexts and cargo builds: one at a time.
 static ONE: Mutex<()> = Mutex::new(());
@@ -22,21 +23,9 @@ fn root() -> PathBuf {
 /// in English, with `env` added.
 fn aula(args: &[&str], cache: &Path, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
-    let out = Command::new(env!("CARGO_BIN_EXE_aula"))
-        .args(args)
-        .env("AULA_CACHE_DIR", cache)
-        .env("LANG", "en_US.UTF-8")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES")
-        .envs(env.iter().copied())
-        .current_dir(root())
-        .output()
-        .expect("aula runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all: Vec<(&str, &std::ffi::OsStr)> = vec![("AULA_CACHE_DIR", cache.as_os_str())];
+    all.extend(env.iter().map(|(k, v)| (*k, std::ffi::OsStr::new(*v))));
+    support::aula_in(&root(), args, &all)
 }
 
 /// The built sets in a cache folder, and what each holds: (folder, when its

@@ -42,6 +42,9 @@ pub enum Command {
     Student(StudentArgs),
     /// Print the hint of an exercise.
     Hint(HintArgs),
+    /// Rank pairs of submissions by how much graded code they share: evidence
+    /// for a person to read, never a verdict.
+    Similar(SimilarArgs),
     /// Write a lesson as a Jupyter notebook (Rust kernel), or a notebook as
     /// a Markdown lesson. Markdown → notebook → Markdown gives the same bytes.
     Convert(ConvertArgs),
@@ -83,6 +86,25 @@ pub struct GradeArgs {
     /// one submission, as Gradescope's autograder grades one.
     #[arg(long, value_name = "PATH")]
     pub gradescope: Option<PathBuf>,
+    /// After grading, list the students whose score changed against the
+    /// gradebook in DIR (an earlier `--out`), with the checks whose verdict
+    /// changed; also written to OUT/changes.csv.
+    #[arg(long, value_name = "DIR")]
+    pub compare: Option<PathBuf>,
+    /// A Canvas gradebook export (CSV): writes OUT/canvas.csv, the same
+    /// export with each student's score in its assignment column, for
+    /// Canvas to import.
+    #[arg(long, value_name = "EXPORT.csv")]
+    pub canvas: Option<PathBuf>,
+    /// The assignment column to fill (its name, with or without ` (ID)`),
+    /// when the export has several.
+    #[arg(long, value_name = "NAME", requires = "canvas")]
+    pub canvas_column: Option<String>,
+    /// A CSV of `student,login` (with that header): the login (Canvas's
+    /// `SIS Login ID`) of each submission's student, where it is not the
+    /// submission's name.
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
     /// Grade one shard of the submissions (by student): `hash:M/N` or
     /// `slice:M/N`; `aula merge --grades` puts the shards together.
     #[arg(long, value_name = "KIND:M/N", value_parser = clap::value_parser!(Partition))]
@@ -93,6 +115,24 @@ pub struct GradeArgs {
     pub max_submission_size: crate::grade::intake::ByteSize,
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimilarArgs {
+    /// The reference lesson: its student copy's code is not evidence.
+    pub reference: PathBuf,
+    /// Submissions: lesson files, folders holding one, or folders of those.
+    #[arg(required = true)]
+    pub submissions: Vec<PathBuf>,
+    /// Folder for similarity.csv, similarity.html and pairs/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Pairs shown on the terminal, highest first.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// A larger submission file is left out, without being read.
+    #[arg(long, value_name = "SIZE", default_value = "8M")]
+    pub max_submission_size: crate::grade::intake::ByteSize,
 }
 
 #[derive(clap::Args, Debug)]

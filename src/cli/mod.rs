@@ -18,7 +18,7 @@ use crate::report;
 pub use args::Cli;
 use args::{
     Command, ConvertArgs, ExecArgs, Format, GradeArgs, HintArgs, LessonFormat, ListArgs, MergeArgs,
-    RenderArgs, RunArgs, StudentArgs, WatchArgs,
+    RenderArgs, RunArgs, SimilarArgs, StudentArgs, WatchArgs,
 };
 
 /// Exit statuses of REPORT-FORMAT.md.
@@ -66,6 +66,7 @@ pub fn main() -> ExitCode {
         Some(Command::Convert(args)) => convert(args),
         Some(Command::Render(args)) => render(args),
         Some(Command::Grade(args)) => grade(args),
+        Some(Command::Similar(args)) => similar(args),
         None => match Cli::try_parse_from(["aula", "watch"]).map(|c| c.command) {
             Ok(Some(Command::Watch(args))) => watch(args),
             _ => unreachable!("`aula watch` parses"),
@@ -363,6 +364,12 @@ fn grade(mut args: GradeArgs) -> ExitCode {
         unsandboxed: args.unsandboxed,
         junit: args.junit,
         gradescope: args.gradescope,
+        compare: args.compare,
+        canvas: args.canvas.map(|export| batch::Canvas {
+            export,
+            column: args.canvas_column,
+            roster: args.roster,
+        }),
         partition: args.partition,
         max_submission_size: args.max_submission_size,
         options: args.exec.options(),
@@ -378,6 +385,36 @@ fn grade(mut args: GradeArgs) -> ExitCode {
         Ok(batch::Ended::Interrupted { signal }) => ExitCode::from(Signals::exit_status(signal)),
         Err(message) => usage_error(message),
     }
+}
+
+/// `aula similar`: the ranking on the terminal, the files in `--out`.
+fn similar(args: SimilarArgs) -> ExitCode {
+    let lang = crate::i18n::from_env();
+    let found = match crate::grade::similar::run(
+        &args.reference,
+        &args.submissions,
+        args.out.as_deref(),
+        args.max_submission_size,
+    ) {
+        Ok(found) => found,
+        Err(message) => return usage_error(message),
+    };
+    for (student, why) in &found.unread {
+        eprintln!("warning: {student}: left out: {why}");
+    }
+    println!("{}\n", crate::grade::similar::DISCLAIMER);
+    println!("{}", rust_i18n::t!("similar.header", locale = lang));
+    let works = &found.works;
+    for p in found.pairs.iter().take(args.top) {
+        println!(
+            "  {:.3}  {}  {}",
+            p.score, works[p.a].student, works[p.b].student
+        );
+    }
+    if let Some(out) = &args.out {
+        eprintln!("{}", out.join("similarity.html").display());
+    }
+    ExitCode::from(EXIT_PASS)
 }
 
 fn render(args: RenderArgs) -> ExitCode {

@@ -34,6 +34,10 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// Where to write Gradescope's `results.json` (one student's batch).
     pub gradescope: Option<PathBuf>,
+    /// A gradebook folder to compare this one with (`--compare`).
+    pub compare: Option<PathBuf>,
+    /// A Canvas export to fill (`--canvas`).
+    pub canvas: Option<Canvas>,
     /// This shard of the students, by name.
     pub partition: Option<Partition>,
     /// A larger submission is `invalid`, unread.
@@ -48,6 +52,13 @@ pub struct Config {
     pub jobs: usize,
     /// The language of messages and feedback.
     pub lang: &'static str,
+}
+
+/// `--canvas EXPORT --canvas-column NAME --roster FILE`.
+pub struct Canvas {
+    pub export: PathBuf,
+    pub column: Option<String>,
+    pub roster: Option<PathBuf>,
 }
 
 /// How a batch that could run ended.
@@ -286,6 +297,61 @@ fn grade_rest(
     Ok(new)
 }
 
+/// `OUT/canvas.csv` from the export, and what to say of it.
+fn canvas_filled(
+    canvas: &Canvas,
+    out: &std::path::Path,
+    grades: &[StudentGrade],
+    lang: &'static str,
+) -> String {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let roster = match &canvas.roster {
+        Some(path) => read(path).and_then(|t| super::canvas::roster(&t)),
+        None => Ok(Default::default()),
+    };
+    let scores: Vec<(String, String)> = grades
+        .iter()
+        .map(|g| (g.student.clone(), output::number(g.score)))
+        .collect();
+    let path = out.join("canvas.csv");
+    let filled = roster.and_then(|roster| {
+        let export = read(&canvas.export)?;
+        super::canvas::fill(&export, canvas.column.as_deref(), &roster, &scores)
+    });
+    match filled {
+        Ok(f) => match crate::fs::write_atomically(&path, &f.csv) {
+            Ok(()) => super::canvas::summary(&f, &path, lang),
+            Err(e) => format!("error: {}: {e}", path.display()),
+        },
+        Err(e) => format!("error: --canvas: {e}"),
+    }
+}
+
+/// The regrade's changes against the gradebook in `old`: written to
+/// `OUT/changes.csv`, and the table to print (or why there is none).
+fn compared(
+    old: &std::path::Path,
+    out: &std::path::Path,
+    book: &output::Gradebook,
+    grades: &[StudentGrade],
+    lang: &'static str,
+) -> String {
+    let now: Result<super::compare::Book, String> =
+        serde_json::from_str(&output::json(book, grades)).map_err(|e| e.to_string());
+    let changes =
+        match super::compare::read(old).and_then(|old| Ok(super::compare::changes(&old, &now?))) {
+            Ok(changes) => changes,
+            Err(e) => return format!("error: --compare: {e}\n"),
+        };
+    let path = out.join("changes.csv");
+    if let Err(e) = crate::fs::write_atomically(&path, super::compare::csv(&changes)) {
+        return format!("error: {}: {e}\n", path.display());
+    }
+    super::compare::table(&changes, old, lang)
+}
+
 /// The JUnit file (--junit) and the report on stdout: grades.json, or the
 /// table with a summary and where the files went.
 fn report(
@@ -316,9 +382,22 @@ fn report(
         ),
         (None, _) => {}
     }
+    if let Some(canvas) = &config.canvas {
+        eprintln!("{}", canvas_filled(canvas, &config.out, grades, lang));
+    }
+    let changes = config
+        .compare
+        .as_deref()
+        .map(|old| compared(old, &config.out, book, grades, lang));
     if config.json {
         print!("{}", output::json(book, grades));
+        if let Some(table) = changes {
+            eprint!("{table}");
+        }
         return;
+    }
+    if let Some(table) = changes {
+        println!("{table}");
     }
     print!("{}", human::table(&book.exercises, grades, lang));
     println!(

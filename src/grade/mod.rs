@@ -7,11 +7,14 @@
 //! which the gradebook and feedback are written ([`output`]).
 
 pub mod batch;
+pub mod canvas;
+pub mod compare;
 pub mod gradescope;
 pub mod human;
 pub mod intake;
 pub mod output;
 pub mod refuse;
+pub mod similar;
 pub mod submission;
 
 use std::panic::AssertUnwindSafe;

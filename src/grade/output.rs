@@ -78,7 +78,7 @@ impl Log {
 /// would run as a formula (one starting with `=`, `+`, `-` or `@`, or with
 /// a tab or carriage return, which some take for those) gets a leading `'`,
 /// so a student named `=HYPERLINK(...)` is only a name.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
@@ -372,7 +372,7 @@ fn text_at(out: &mut String, text: &str, indent: &str) {
 }
 
 /// A student's name as a file name: what a file system takes, nothing else.
-fn file_name(student: &str) -> String {
+pub(crate) fn file_name(student: &str) -> String {
     let cleaned: String = student
         .chars()
         .map(|c| {

@@ -57,3 +57,26 @@ pub fn processes_with_arg(arg: &str) -> usize {
         .filter(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
         .count()
 }
+
+/// `aula ARGS` run from `dir`, in English, with `env` added: its exit
+/// status, stdout and stderr.
+pub fn aula_in(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(args)
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("aula runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
