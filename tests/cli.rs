@@ -969,6 +969,13 @@ fn hints_are_printed_by_exercise_id() {
         "{}",
         unknown.stderr
     );
+    // The lesson first, as `aula run` takes it, works too.
+    let swapped =
+        Aula::run()
+            .without_evcxr()
+            .exec_with_args(&["hint", "lessons/07-sockets.md", "tcp-echo"]);
+    swapped.status(0);
+    assert_eq!(swapped.stdout, out.stdout);
 }
 
 #[test]

@@ -143,7 +143,20 @@ fn student(args: StudentArgs) -> ExitCode {
     ExitCode::from(EXIT_PASS)
 }
 
-fn hint(args: HintArgs) -> ExitCode {
+fn hint(mut args: HintArgs) -> ExitCode {
+    // `aula hint FILE ID` is the order a reader of `aula run FILE` tries
+    // first: take it when the ID is a lesson and the one path is not.
+    if let [path] = args.paths.as_slice()
+        && !path.exists()
+        && lesson::has_lesson_extension(std::path::Path::new(&args.id))
+        && std::path::Path::new(&args.id).exists()
+    {
+        let id = path.to_string_lossy().into_owned();
+        args.paths = vec![std::path::PathBuf::from(std::mem::replace(
+            &mut args.id,
+            id,
+        ))];
+    }
     let lessons = match lesson::load_all(&args.paths) {
         Ok(l) => l,
         Err(errors) => return lesson_errors(&errors),
