@@ -325,6 +325,8 @@ fn students_code_runs_as_a_sandbox_user_and_reaches_neither_root_files_nor_unix_
     assert!(diff.contains("\n+unix: Err(PermissionDenied)\n"), "{diff}");
     assert!(diff.contains("\n+shm: refused\n"), "{diff}");
     assert!(diff.contains("\n+prlimit of another: refused\n"), "{diff}");
+    assert!(diff.contains("\n+unshare: refused\n"), "{diff}");
+    assert!(diff.contains("\n+clone3: unknown\n"), "{diff}");
     assert!(!accepted, "students' code connected to the host's socket");
 }
 
@@ -483,4 +485,43 @@ fn a_layer_the_machine_cannot_give_stops_the_batch_with_exit_2_naming_it() {
     );
     assert!(stderr.contains("--unsandboxed"), "{stderr}");
     assert!(!home.join("out/grades.csv").exists());
+}
+
+/// aula as cargo's `RUSTC_WRAPPER` (grading) limits the compiler before it
+/// becomes it; here "the compiler" is a shell that spins, as rustc does on
+/// an endless `const`. The CPU limit is the backstop when the host that
+/// would stop it by the wall clock is gone.
+#[test]
+fn the_compilers_cpu_limit_stops_a_compile_that_never_ends() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let limits = format!("{},{},{}", 4u64 << 30, 256u64 << 20, 1);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["sh", "-c", "while :; do :; done"])
+        .env("AULA_RUSTC_LIMITS", limits)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let begun = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if begun.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a second of CPU did not stop the compiler in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // SIGXCPU at the soft limit (the hard one is the same second: SIGKILL
+    // would do as well).
+    assert!(
+        matches!(status.signal(), Some(24 | 9)),
+        "the compiler ended otherwise: {status:?}"
+    );
+    assert!(
+        begun.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        begun.elapsed()
+    );
 }
