@@ -1,4 +1,7 @@
 fn main() -> std::process::ExitCode {
+    // A confined context's child first splits off the warden of evcxr's
+    // pipes, which stays outside the confinement and bounds every line.
+    aula::exec::sandbox::pipes::split_from_env();
     // In a context's child, end with aula: must start before the runtime
     // hook, which never returns there.
     // A confined child confines itself while it has one thread, so

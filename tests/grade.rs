@@ -289,10 +289,18 @@ fn a_batch_gets_the_exact_gradebook_and_nothing_secret_or_hostile_gets_out() {
     );
     assert_eq!(ran.status.code(), Some(0));
     for file in ["grades.csv", "grades.json"] {
-        assert_eq!(
-            std::fs::read(out.join(file)).unwrap(),
-            std::fs::read(again.join(file)).unwrap(),
-            "{file} differs between two gradings"
+        let (first, second) = (
+            std::fs::read_to_string(out.join(file)).unwrap(),
+            std::fs::read_to_string(again.join(file)).unwrap(),
+        );
+        let differing = first
+            .lines()
+            .zip(second.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b);
+        assert!(
+            first == second,
+            "{file} differs between two gradings, first at line {differing:?}"
         );
     }
 }

@@ -191,6 +191,72 @@ fn a_daemon_a_check_leaves_is_gone_before_the_next_check_and_touches_nothing() {
     assert_eq!(support::processes_with_arg(sleeper), 0);
 }
 
+/// The peak resident memory of a running process, in KiB (`VmHWM`).
+fn peak_memory_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_line_with_no_end_on_evcxrs_pipes_does_not_reach_the_graders_memory() {
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    // The client writes 1 GiB with no newline on each of evcxr's two pipes:
+    // without the pipes' warden, evcxr in the grader holds 2 GiB of it.
+    // It writes to every other pipe it finds too: the grader hands down
+    // one at fd 77 without close-on-exec, as a CI runner might, which
+    // students' code must not have.
+    let (inherited_r, inherited_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    rustix::fs::fcntl_setfl(&inherited_r, rustix::fs::OFlags::NONBLOCK).unwrap();
+    let mut command = grade_command(&["flood", "ana"], &[], tmp.path());
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&inherited_w);
+    // SAFETY: dup2 only, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            match libc::dup2(raw, 77) {
+                77 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(inherited_w);
+    let (pid, mut peak) = (child.id(), 0);
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        peak = peak.max(peak_memory_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert!(peak > 0, "the grader's memory was never read");
+    assert!(
+        peak < 768 * 1024,
+        "the grader took {} MiB at its peak",
+        peak / 1024
+    );
+    let mut first = [0u8; 16];
+    // Every writer is gone: the end of the pipe, with nothing in it.
+    assert_eq!(
+        rustix::io::read(&inherited_r, &mut first).ok(),
+        Some(0),
+        "students' code wrote to a descriptor the grader inherited"
+    );
+    // The flood cost the flooder its check (evcxr's end-of-cell line went
+    // with the rest of the line it was glued to), and nobody else anything.
+    let (verdict, _, _) = check(&report, "flood", "client");
+    assert_eq!(verdict, "timeout", "{report:#}");
+    assert_eq!(score(&report, "ana"), 1.0, "{report:#}");
+}
+
 #[test]
 fn a_compile_that_never_ends_is_that_checks_timeout_and_the_batch_goes_on() {
     let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());

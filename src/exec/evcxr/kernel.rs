@@ -251,6 +251,7 @@ impl Kernel {
                 command.env("LD_LIBRARY_PATH", libs);
             }
             command
+                .env(crate::exec::sandbox::pipes::ENV, "1")
                 .env(confine::RULES_ENV, &c.rules)
                 .env(confine::BOOT_ENV, confine::boot(&c.system, &c.tmp_root))
                 .env("TMPDIR", workdir)
@@ -328,7 +329,9 @@ impl Kernel {
         c: ChildConfinement,
         runtime_lib: Option<&Path>,
     ) -> Result<()> {
-        let build = confine::build_folder_of(self.killer.pid(), &c.tmp_root)
+        // The child is the pipes' warden's child (see `sandbox::pipes`).
+        let build = (self.killer.processes().into_iter())
+            .find_map(|pid| confine::build_folder_of(pid, &c.tmp_root))
             .context("finding the context's build folder")?;
         let mut read = c.system;
         if let Some(((uid, gid), libs)) = &c.user {

@@ -534,6 +534,13 @@ impl Group {
                     met.push(pid);
                 }
             }
+            // One that died before it was ever listed here (the pipes'
+            // warden's child, killed with it) is aula's zombie now.
+            for pid in self.zombies_left_to(me, waited) {
+                if pid != waited && !met.contains(&pid) {
+                    met.push(pid);
+                }
+            }
             met.retain(|&pid| !reaped(pid, me));
             // The waited child's zombie is its waiter's to reap; nothing
             // else may hold a place.
@@ -546,6 +553,33 @@ impl Group {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+    }
+
+    /// aula's children that are zombies of the context's process group
+    /// (`waited`'s, which it leads) but not `waited` itself: the pipes'
+    /// warden's child and what it started, adopted by aula as subreaper
+    /// when the warden died. Unlisted in `cgroup.procs` (and their
+    /// `/proc/PID/cgroup` says `/`), they keep their places in the budget
+    /// until reaped.
+    fn zombies_left_to(&self, me: i32, waited: i32) -> Vec<i32> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{me}/task")) else {
+            return Vec::new();
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|c| {
+                c.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .filter(|&pid| {
+                pid != waited
+                    && procfs::process::Process::new(pid)
+                        .and_then(|p| p.stat())
+                        .is_ok_and(|s| s.state == 'Z' && s.pgrp == waited)
+            })
+            .collect()
     }
 
     /// Sends SIGKILL to every process in the group once, without waiting:

@@ -6,6 +6,7 @@
 //! (`seccomp`).
 
 pub mod confine;
+pub mod pipes;
 mod seccomp;
 
 use std::os::unix::process::CommandExt as _;
