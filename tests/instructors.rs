@@ -143,3 +143,87 @@ fn similar_ranks_the_copied_pair_first_and_writes_reports_that_are_not_verdicts(
         "{page}"
     );
 }
+
+#[test]
+fn a_regrade_runs_only_the_checks_whose_inputs_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = root().join("tests/fixtures/servers/grade/regrade");
+    let (reference, subs) = (tmp.path().join("ref.md"), tmp.path().join("subs"));
+    std::fs::create_dir_all(&subs).unwrap();
+    for s in ["lia", "rui"] {
+        std::fs::copy(
+            fixtures.join(format!("subs/{s}.md")),
+            subs.join(format!("{s}.md")),
+        )
+        .unwrap();
+    }
+    let grade = |version: &str, out: &str, extra: &[&str]| {
+        std::fs::copy(fixtures.join(version), &reference).unwrap();
+        let out = tmp.path().join(out);
+        let mut args = vec![
+            "grade",
+            reference.to_str().unwrap(),
+            subs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (status, stdout, stderr) = aula(&args);
+        assert_eq!(status, Some(0), "{stdout}\n{stderr}");
+        (out, stderr)
+    };
+    let (first, _) = grade("antes.md", "first", &[]);
+    // The first log's results get a mark: what a regrade takes from the
+    // log carries it, what it runs again does not.
+    let log = first.join("grading-log.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(
+        &log,
+        text.replace("\"client 1 (ref.md:", "\"client 1 (kept, ref.md:"),
+    )
+    .unwrap();
+
+    // The reference's `linhas` is fixed; `saudacao` is as it was.
+    let first_arg = first.to_str().unwrap().to_owned();
+    let (second, stderr) = grade("depois.md", "second", &["--compare", &first_arg]);
+    assert!(
+        stderr.contains("Regrade: 4 of 6 checks taken from the earlier results log"),
+        "{stderr}"
+    );
+    let book: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(second.join("grades.json")).unwrap())
+            .unwrap();
+    for student in book["students"].as_array().unwrap() {
+        for ex in student["exercises"].as_array().unwrap() {
+            let text = ex.to_string();
+            let kept = text.contains("kept, ref.md:");
+            assert_eq!(kept, ex["id"] == "saudacao", "{ex:#}");
+        }
+    }
+    // The fix changed two scores, as a full regrade would.
+    let changes = std::fs::read_to_string(second.join("changes.csv")).unwrap();
+    assert!(
+        changes.contains("\nlia,1,3,linhas/server: timeout → pass"),
+        "{changes}"
+    );
+    assert!(
+        changes.contains("\nrui,3,1,linhas/server: pass → mismatch"),
+        "{changes}"
+    );
+
+    // Rui changes his client: only that check runs again.
+    let rui = subs.join("rui.md");
+    let text = std::fs::read_to_string(&rui).unwrap();
+    let changed = text.replace(
+        "s.write_all(b\"Ana\\n\")?;",
+        "s.write_all(b\"Ana\\n\")?; // pronto",
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&rui, changed).unwrap();
+    let second_arg = second.to_str().unwrap().to_owned();
+    let (_, stderr) = grade("depois.md", "third", &["--compare", &second_arg]);
+    assert!(
+        stderr.contains("Regrade: 5 of 6 checks taken from the earlier results log"),
+        "{stderr}"
+    );
+}

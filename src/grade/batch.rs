@@ -102,6 +102,8 @@ pub fn grade(reference: &Lesson, config: &Config) -> Result<Ended, String> {
         inputs,
         partition: config.partition.map(|p| p.to_string()),
     };
+    // Read before the new log is opened: `--out` may be the old folder.
+    let reuse = checks_to_reuse(config);
     let (mut log, kept) =
         output::Log::open(&config.out, &header, config.resume).map_err(|e| format!("{e:#}"))?;
     let (kept, rest) = resumed(kept, &subs, lang);
@@ -137,7 +139,7 @@ pub fn grade(reference: &Lesson, config: &Config) -> Result<Ended, String> {
     let mut graded = kept;
     if !rest.is_empty() {
         graded.extend(grade_rest(
-            reference, &engine, &rest, config, &cancel, &mut log,
+            reference, &engine, &rest, config, &cancel, &mut log, reuse,
         )?);
     }
     drop(engine);
@@ -180,6 +182,33 @@ fn confinement(config: &Config) -> Result<Option<Confinement>, String> {
     }
 }
 
+/// With `--compare OLD_DIR`, the checks OLD_DIR's results log holds, which
+/// this batch takes instead of running while their keys match. The key's
+/// environment: everything of the batch's settings a verdict depends on,
+/// and the toolchain.
+fn checks_to_reuse(config: &Config) -> super::reuse::Reuse {
+    let environment = format!(
+        "{}\nunsandboxed: {}\nmax submission size: {}\nmax processes: {:?}\nmax memory: {}",
+        crate::exec::toolchain::environment(&config.options, !config.unsandboxed),
+        config.unsandboxed,
+        config.max_submission_size.0,
+        config.max_processes,
+        config.max_memory,
+    );
+    let Some(old) = &config.compare else {
+        return super::reuse::Reuse::new(environment);
+    };
+    let (reuse, unread) = super::reuse::Reuse::from_log(environment, old);
+    if let Some(why) = unread {
+        let lang = config.lang;
+        eprintln!(
+            "{}",
+            rust_i18n::t!("compare.no_log", locale = lang, why = why)
+        );
+    }
+    reuse
+}
+
 /// Of the students the log kept, those still submitted as they were; and
 /// the submissions left to grade. Says so when some were kept.
 fn resumed(kept: Vec<Graded>, subs: &[Submission], lang: &str) -> (Vec<Graded>, Vec<Submission>) {
@@ -220,6 +249,7 @@ fn grade_rest(
     config: &Config,
     cancel: &Cancel,
     log: &mut output::Log,
+    reuse: super::reuse::Reuse,
 ) -> Result<Vec<Graded>, String> {
     let (lang, jobs) = (config.lang, config.jobs);
     // Lane 0 also runs the reference's plain cells.
@@ -270,6 +300,7 @@ fn grade_rest(
         natives,
         lang,
         max_submission: config.max_submission_size,
+        reuse,
     };
     if let Some(failed) = batch.check_reference(cancel)
         && !failed.is_empty()
@@ -291,6 +322,18 @@ fn grade_rest(
         }
     });
     progress.finish();
+    if batch.reuse.had_previous() {
+        let (reused, ran) = batch.reuse.counts();
+        eprintln!(
+            "{}",
+            rust_i18n::t!(
+                "compare.reused",
+                locale = lang,
+                reused = reused,
+                total = reused + ran
+            )
+        );
+    }
     if let Some(e) = log_failed {
         eprintln!("error: writing the results log: {e:#}");
     }

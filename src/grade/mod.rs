@@ -14,6 +14,7 @@ pub mod human;
 pub mod intake;
 pub mod output;
 pub mod refuse;
+pub mod reuse;
 pub mod similar;
 pub mod submission;
 
@@ -181,7 +182,7 @@ pub struct StudentGrade {
 
 /// What a check says in the feedback's language: its message and the
 /// names of the tests it ran.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Local {
     pub message: Option<String>,
     pub tests: Vec<String>,
@@ -202,6 +203,10 @@ pub struct Said {
 pub struct Graded {
     pub grade: StudentGrade,
     pub feedback: String,
+    /// Each check that ran, with its key, for a later regrade to reuse
+    /// (see [`reuse`]); in the log only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<reuse::KeptCheck>,
 }
 
 /// The exercises a reference grades, with their checks: those with at least
@@ -485,6 +490,8 @@ pub struct Batch<'a> {
     pub lang: &'a str,
     /// `--max-submission-size`: a larger submission is not read.
     pub max_submission: intake::ByteSize,
+    /// Checks an earlier batch's log holds, taken instead of run.
+    pub reuse: reuse::Reuse,
 }
 
 impl Batch<'_> {
@@ -495,7 +502,7 @@ impl Batch<'_> {
         self.grade_sides(
             sub,
             submission::read(sub, self.max_submission),
-            lane,
+            (lane, true),
             cancel,
         )
     }
@@ -511,7 +518,8 @@ impl Batch<'_> {
             unreadable: None,
         };
         let sides = submission::sides_of_lesson(self.reference);
-        let graded = self.grade_sides(&sub, sides, 0, cancel)?;
+        // Always run: nothing of an earlier batch stands in for it.
+        let graded = self.grade_sides(&sub, sides, (0, false), cancel)?;
         let mut failed: Vec<String> = graded.grade.errors.clone();
         for ex in &graded.grade.exercises {
             for c in ex.checks.iter().filter(|c| !c.passed()) {
@@ -522,11 +530,13 @@ impl Batch<'_> {
         Some(failed)
     }
 
+    /// `(lane, reusing)`: the engine's lane, and whether checks an earlier
+    /// batch kept may stand in for running them.
     fn grade_sides(
         &self,
         sub: &Submission,
         sides: Result<Sides, Vec<intake::Unreadable>>,
-        lane: usize,
+        (lane, reusing): (usize, bool),
         cancel: &Cancel,
     ) -> Option<Graded> {
         let graded = graded_exercises(self.reference);
@@ -543,13 +553,26 @@ impl Batch<'_> {
         };
         // aula's own failures, in English and in the student's language.
         let mut failures = Vec::new();
+        let mut kept = Vec::new();
         for (i, checks) in &graded {
             let ex = &self.reference.exercises[*i];
             let mut results = Vec::new();
             let mut messages = Vec::new();
             if let Some(sides) = &sides {
                 for &check in checks {
-                    let (g, m) = self.check(ex, sides, check, lane, cancel, &mut failures)?;
+                    let failed_before = failures.len();
+                    let (g, m, key) =
+                        self.check(ex, sides, check, (lane, reusing), cancel, &mut failures)?;
+                    // What aula failed on is run again next time.
+                    if let Some(key) = key.filter(|_| failures.len() == failed_before)
+                        && reuse::KeptCheck::reusable(&g)
+                    {
+                        kept.push(reuse::KeptCheck {
+                            key,
+                            grade: g.clone(),
+                            local: m.clone(),
+                        });
+                    }
                     results.push(g);
                     messages.push(m);
                 }
@@ -571,7 +594,11 @@ impl Batch<'_> {
         }
         grade.score = round2(grade.exercises.iter().map(|e| e.score).sum());
         let feedback = output::feedback(&grade, &said, self.reference, self.lang);
-        Some(Graded { grade, feedback })
+        Some(Graded {
+            grade,
+            feedback,
+            kept,
+        })
     }
 
     fn check(
@@ -579,12 +606,13 @@ impl Batch<'_> {
         ex: &crate::lesson::Exercise,
         sides: &Sides,
         check: CheckKind,
-        lane: usize,
+        (lane, reusing): (usize, bool),
         cancel: &Cancel,
         errors: &mut Vec<(String, String)>,
-    ) -> Option<(CheckGrade, Local)> {
+    ) -> Option<(CheckGrade, Local, Option<String>)> {
         let Some(spliced) = submission::splice(self.reference, ex, sides, check) else {
-            return Some(missing(check, self.lang));
+            let (g, m) = missing(check, self.lang);
+            return Some((g, m, None));
         };
         // Refused before anything compiles: the compiler is not sandboxed.
         for &index in &spliced.students_cells {
@@ -593,8 +621,16 @@ impl Batch<'_> {
                 continue;
             }
             if let Some(construct) = refuse::refused(&cell.code) {
-                return Some(refused(&spliced, index, check, &construct, self.lang));
+                let (g, m) = refused(&spliced, index, check, &construct, self.lang);
+                return Some((g, m, None));
             }
+        }
+        let key = self.reuse.key(&spliced, check, &self.replay, self.lang);
+        if reusing {
+            if let Some(kept) = self.reuse.take(&key) {
+                return Some((kept.grade, kept.local, Some(key)));
+            }
+            self.reuse.ran();
         }
         // The student's cells run from their own code, in a context; the
         // rest from the reference's compiled halves.
@@ -621,7 +657,8 @@ impl Batch<'_> {
         if let Some(said) = runner_failure(&spliced, check, &result, self.lang) {
             errors.push(said);
         }
-        Some(check_grade(check, &spliced, &result, self.lang))
+        let (g, m) = check_grade(check, &spliced, &result, self.lang);
+        Some((g, m, Some(key)))
     }
 }
 
@@ -756,7 +793,11 @@ fn crashed_student(batch: &Batch<'_>, sub: &Submission) -> Graded {
         })
         .collect();
     let feedback = output::feedback(&grade, &Said::default(), batch.reference, batch.lang);
-    Graded { grade, feedback }
+    Graded {
+        grade,
+        feedback,
+        kept: Vec::new(),
+    }
 }
 
 /// A student's grade before any check: nothing scored yet.

@@ -175,7 +175,7 @@ impl Warden {
         while self.from_child.iter().any(Option::is_some) {
             let mut fds = Vec::with_capacity(4);
             let stdin = self.to_child.is_some().then_some(0);
-            fds.extend(stdin.map(|fd| poll_in(fd)));
+            fds.extend(stdin.map(poll_in));
             for f in self.from_child.iter().flatten() {
                 fds.push(poll_in(f.as_raw_fd()));
             }
