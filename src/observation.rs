@@ -158,6 +158,22 @@ pub struct Chunk {
     /// for captures (`--pcap`), never compared.
     #[serde(default)]
     pub at_us: u64,
+    /// What a `wire=` fault made of this datagram, if anything: the trace
+    /// shows a dropped one as dropped, not as if it had never been sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<ChunkFault>,
+}
+
+/// What the relay did to a UDP datagram under its client's `wire=` faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkFault {
+    /// `drop:N`: the client sent it; the server never got it.
+    Dropped,
+    /// `dup:N`: the second copy, made by the relay.
+    Duplicate,
+    /// `swap:N`: held back, and sent after the datagram that came next.
+    Late,
 }
 
 /// One connection (TCP) or one client address (UDP) through the relay.

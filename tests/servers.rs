@@ -139,6 +139,8 @@ fn bytes_split_on_the_wire_fail_a_single_read_and_datagrams_are_lost_doubled_and
     assert_eq!(exercise(&r, "ate-o-fim")["verdict"], "pass", "{r:#}");
 
     // drop:4+swap:2+dup:3 on 1 2 3 4 fim: the server read 1 3 3 2 fim.
+    // (A passing exercise has no trace in the report; the capture of
+    // `pcap_writes_...` shows these datagrams, the dropped one marked.)
     assert_eq!(exercise(&r, "datagramas")["verdict"], "pass", "{r:#}");
 }
 
@@ -266,10 +268,21 @@ fn pcap_writes_each_exercise_as_a_capture_tshark_reads_with_the_same_bytes_and_p
     assert_eq!(answer.len(), 1, "{packets:?}");
     assert_eq!(hex_text(&answer[0][3]), "ola, mundo\n");
 
-    // UDP: the datagrams as the server got them, faults applied.
-    let udp = tshark(&dir.join("wire-datagramas.pcapng"), &["udp.payload"]).unwrap();
+    // UDP: the datagrams as the faults made them, each marked one with a
+    // packet comment; the dropped one is there, and says the server never
+    // got it.
+    let udp = tshark(
+        &dir.join("wire-datagramas.pcapng"),
+        &["udp.payload", "frame.comment"],
+    )
+    .unwrap();
     let got: Vec<String> = udp.iter().map(|p| hex_text(&p[0])).collect();
-    assert_eq!(got, ["1", "3", "3", "2", "fim", "ok"]);
+    assert_eq!(got, ["1", "3", "3", "2", "4", "fim", "ok"]);
+    let comment = |i: usize| udp[i].get(1).cloned().unwrap_or_default();
+    assert!(comment(2).contains("a second copy"), "{udp:?}");
+    assert!(comment(3).contains("held back"), "{udp:?}");
+    assert!(comment(4).contains("the server never got it"), "{udp:?}");
+    assert_eq!(comment(5), "", "{udp:?}");
 }
 
 /// Bytes written as hex (what tshark prints of a payload), as text.

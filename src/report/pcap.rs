@@ -23,7 +23,9 @@
 //!   for a connection that was cut, Wireshark reports the bytes the relay
 //!   did not keep as not captured, which is what happened.
 //! - UDP (protocol `udp`; anything else is taken for TCP): one datagram
-//!   per chunk; an empty chunk is an empty datagram.
+//!   per chunk; an empty chunk is an empty datagram. A datagram a `wire=`
+//!   fault dropped, duplicated or held back is there with a packet comment
+//!   saying so (`aula: dropped by the relay ...`).
 //! - Times: [`Chunk::at_us`]; the handshake a few microseconds before the
 //!   first chunk. Where a time is missing (0, in older records) or would go
 //!   back, packets are 1 µs apart. Packets of all connections are then put
@@ -239,7 +241,11 @@ fn udp(
         packets.push(Packet {
             at_us: clock.at(chunk.at_us),
             data,
-            comment: None,
+            // Wireshark shows a packet comment beside the packet: a
+            // dropped datagram is there, and says the server never got it.
+            comment: chunk
+                .fault
+                .map(|f| format!("aula: {}", super::wire::fault_words(f, "en"))),
         });
     }
     Ok(())
@@ -443,6 +449,7 @@ mod tests {
             offset,
             data: data.to_vec(),
             at_us,
+            fault: None,
         }
     }
 

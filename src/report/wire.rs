@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use rust_i18n::t;
 use serde_json::{Value, json};
 
-use crate::observation::{Connection, Side};
+use crate::observation::{Chunk, ChunkFault, Connection, Side};
 
 /// Bytes of a chunk shown before the dump is cut.
 const SHOWN: usize = 512;
@@ -82,6 +82,9 @@ pub fn text(connections: &[Connection], lang: &str) -> String {
                     offset = chunk.offset
                 )
             );
+            if let Some(fault) = chunk.fault {
+                let _ = writeln!(out, "      {}", fault_words(fault, lang));
+            }
             dump(
                 &mut out,
                 chunk.offset,
@@ -106,6 +109,16 @@ pub fn text(connections: &[Connection], lang: &str) -> String {
     out
 }
 
+/// What a `wire=` fault did to a datagram, in words.
+pub fn fault_words(fault: ChunkFault, lang: &str) -> String {
+    let key = match fault {
+        ChunkFault::Dropped => "wire.dropped",
+        ChunkFault::Duplicate => "wire.duplicate",
+        ChunkFault::Late => "wire.late",
+    };
+    t!(key, locale = lang).into_owned()
+}
+
 /// The JSON of REPORT-FORMAT.md's extension: each chunk's bytes in hex,
 /// and as text where they are printable.
 pub fn json(connections: &[Connection]) -> Value {
@@ -120,24 +133,32 @@ pub fn json(connections: &[Connection]) -> Value {
                     "sent": c.sent,
                     "received": c.received,
                     "cut": c.cut,
-                    "chunks": c.chunks.iter().map(|k| json!({
-                        "from": k.from,
-                        "offset": k.offset,
-                        "bytes": k.data.len(),
-                        "at_us": k.at_us,
-                        "hex": hex::encode(&k.data),
-                        "text": printable(&k.data),
-                    })).collect::<Vec<_>>(),
+                    "chunks": c.chunks.iter().map(chunk_json).collect::<Vec<_>>(),
                 })
             })
             .collect(),
     )
 }
 
+/// One chunk in the report; `fault` only where a fault marked it.
+fn chunk_json(k: &Chunk) -> Value {
+    let mut v = json!({
+        "from": k.from,
+        "offset": k.offset,
+        "bytes": k.data.len(),
+        "at_us": k.at_us,
+        "hex": hex::encode(&k.data),
+        "text": printable(&k.data),
+    });
+    if let Some(fault) = k.fault {
+        v["fault"] = json!(fault);
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::Chunk;
 
     #[test]
     fn chunks_are_dumped_with_offsets_hex_and_text() {
@@ -151,12 +172,14 @@ mod tests {
                     offset: 0,
                     data: b"Hello, world\n".to_vec(),
                     at_us: 1,
+                    fault: None,
                 },
                 Chunk {
                     from: Side::Server,
                     offset: 0,
                     data: b"Hello".to_vec(),
                     at_us: 2,
+                    fault: None,
                 },
             ],
             sent: 13,
@@ -173,5 +196,41 @@ mod tests {
         let j = json(&[c]);
         assert_eq!(j[0]["chunks"][1]["hex"], "48656c6c6f");
         assert_eq!(j[0]["chunks"][0]["text"], "Hello, world.");
+    }
+
+    #[test]
+    fn a_datagram_a_fault_acted_on_says_so_in_words_and_in_json() {
+        let c = Connection {
+            protocol: "udp".into(),
+            client: "127.0.0.1:5000".into(),
+            server: "127.0.0.1:4000".into(),
+            chunks: vec![
+                Chunk {
+                    from: Side::Client,
+                    offset: 0,
+                    data: b"4".to_vec(),
+                    at_us: 1,
+                    fault: Some(ChunkFault::Dropped),
+                },
+                Chunk {
+                    from: Side::Client,
+                    offset: 1,
+                    data: b"fim".to_vec(),
+                    at_us: 2,
+                    fault: None,
+                },
+            ],
+            sent: 4,
+            received: 0,
+            cut: false,
+        };
+        let text = super::text(std::slice::from_ref(&c), "en");
+        assert!(text.contains("dropped by the relay (wire=drop)"), "{text}");
+        let pt = super::text(std::slice::from_ref(&c), "pt");
+        assert!(pt.contains("o servidor nunca o recebeu"), "{pt}");
+        let v = json(&[c]);
+        assert_eq!(v[0]["chunks"][0]["fault"], "dropped");
+        // Unmarked chunks are written as before: no `fault` at all.
+        assert!(v[0]["chunks"][1].get("fault").is_none(), "{v:#}");
     }
 }

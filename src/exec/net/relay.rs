@@ -27,7 +27,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::lesson::WireFault;
-use crate::observation::{Chunk, Connection, Side};
+use crate::observation::{Chunk, ChunkFault, Connection, Side};
 
 /// Set on the relay process: its settings, as JSON.
 pub const RELAY_ENV: &str = "AULA_RELAY";
@@ -213,6 +213,12 @@ impl Record {
     }
 
     fn add(&self, from: Side, data: &[u8]) {
+        self.add_marked(from, data, None);
+    }
+
+    /// Like [`Record::add`], with what a fault made of it: a marked
+    /// datagram is always a chunk of its own.
+    fn add_marked(&self, from: Side, data: &[u8], fault: Option<ChunkFault>) {
         let mut c = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let total = match from {
             Side::Client => &mut c.sent,
@@ -232,6 +238,8 @@ impl Record {
             // Reads of one side in a row are one chunk.
             Some(last)
                 if !self.pieces
+                    && fault.is_none()
+                    && last.fault.is_none()
                     && last.from == from
                     && last.offset + last.data.len() as u64 == offset =>
             {
@@ -242,12 +250,13 @@ impl Record {
                 offset,
                 data: data.to_vec(),
                 at_us: now_us(),
+                fault,
             }),
         }
     }
 
     /// An empty datagram is a message too.
-    fn add_empty_datagram(&self, from: Side) {
+    fn add_empty_datagram(&self, from: Side, fault: Option<ChunkFault>) {
         let mut c = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let offset = match from {
             Side::Client => c.sent,
@@ -258,6 +267,7 @@ impl Record {
             offset,
             data: Vec::new(),
             at_us: now_us(),
+            fault,
         });
     }
 }
@@ -550,14 +560,19 @@ impl Datagrams {
         }
     }
 
-    fn arrive(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+    /// What to record, in order, each with what its fault made of it; all
+    /// but the dropped go on to the server.
+    fn arrive(&mut self, data: &[u8]) -> Vec<Datagram> {
         self.count += 1;
         let k = self.count;
         let mut out = Vec::new();
         for f in &self.faults {
             match *f {
-                WireFault::Drop(n) if n == k => return self.release(out),
-                WireFault::Dup(n) if n == k => out.push(data.to_vec()),
+                WireFault::Drop(n) if n == k => {
+                    out.push(Datagram::marked(data, ChunkFault::Dropped));
+                    return self.release(out);
+                }
+                WireFault::Dup(n) if n == k => out.push(Datagram::plain(data)),
                 WireFault::Swap(n) if n == k => {
                     self.held = Some((data.to_vec(), Instant::now()));
                     return out;
@@ -565,24 +580,53 @@ impl Datagrams {
                 _ => {}
             }
         }
-        out.push(data.to_vec());
+        let duplicated = !out.is_empty();
+        out.push(match duplicated {
+            true => Datagram::marked(data, ChunkFault::Duplicate),
+            false => Datagram::plain(data),
+        });
         self.release(out)
     }
 
     /// `out`, then the held datagram if there is one: it goes after the one
     /// that came next.
-    fn release(&mut self, mut out: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    fn release(&mut self, mut out: Vec<Datagram>) -> Vec<Datagram> {
         if let Some((held, _)) = self.held.take() {
-            out.push(held);
+            out.push(Datagram::marked(&held, ChunkFault::Late));
         }
         out
     }
 
     /// The held datagram, once it has waited long enough for a next one.
-    fn overdue(&mut self) -> Option<Vec<u8>> {
+    fn overdue(&mut self) -> Option<Datagram> {
         match &self.held {
-            Some((_, since)) if since.elapsed() >= SWAP_WAIT => self.held.take().map(|(d, _)| d),
+            Some((_, since)) if since.elapsed() >= SWAP_WAIT => self
+                .held
+                .take()
+                .map(|(d, _)| Datagram::marked(&d, ChunkFault::Late)),
             _ => None,
+        }
+    }
+}
+
+/// A datagram the relay records, and sends on unless it was dropped.
+struct Datagram {
+    data: Vec<u8>,
+    fault: Option<ChunkFault>,
+}
+
+impl Datagram {
+    fn plain(data: &[u8]) -> Datagram {
+        Datagram {
+            data: data.to_vec(),
+            fault: None,
+        }
+    }
+
+    fn marked(data: &[u8], fault: ChunkFault) -> Datagram {
+        Datagram {
+            data: data.to_vec(),
+            fault: Some(fault),
         }
     }
 }
@@ -598,14 +642,16 @@ struct Peer {
 
 impl Peer {
     /// Records and sends on what the client's faults make of its datagrams.
-    fn forward(&self, datagrams: Vec<Vec<u8>>) {
+    fn forward(&self, datagrams: Vec<Datagram>) {
         for d in datagrams {
-            if d.is_empty() {
-                self.record.add_empty_datagram(Side::Client);
+            if d.data.is_empty() {
+                self.record.add_empty_datagram(Side::Client, d.fault);
             } else {
-                self.record.add(Side::Client, &d);
+                self.record.add_marked(Side::Client, &d.data, d.fault);
             }
-            let _ = self.up.send(&d);
+            if d.fault != Some(ChunkFault::Dropped) {
+                let _ = self.up.send(&d.data);
+            }
         }
     }
 }
@@ -685,7 +731,7 @@ fn open_peer(
         while !stop.load(Ordering::SeqCst) {
             if let Ok(n) = up2.recv(&mut buf) {
                 if n == 0 {
-                    rec2.add_empty_datagram(Side::Server);
+                    rec2.add_empty_datagram(Side::Server, None);
                 } else {
                     rec2.add(Side::Server, &buf[..n]);
                 }
@@ -737,20 +783,31 @@ mod tests {
             for m in [b"a", b"b", b"c", b"d"] {
                 out.extend(d.arrive(m));
             }
+            // Each as it is recorded: `-` dropped (never sent on), `+` the
+            // relay's duplicate, `~` held back and sent late.
             out.into_iter()
-                .map(|v| String::from_utf8(v).unwrap())
+                .map(|d| {
+                    let mark = match d.fault {
+                        None => "",
+                        Some(ChunkFault::Dropped) => "-",
+                        Some(ChunkFault::Duplicate) => "+",
+                        Some(ChunkFault::Late) => "~",
+                    };
+                    format!("{mark}{}", String::from_utf8(d.data).unwrap())
+                })
                 .collect::<String>()
         };
         assert_eq!(run(vec![]), "abcd");
-        assert_eq!(run(vec![WireFault::Drop(2)]), "acd");
-        assert_eq!(run(vec![WireFault::Dup(1)]), "aabcd");
-        assert_eq!(run(vec![WireFault::Swap(2)]), "acbd");
-        assert_eq!(run(vec![WireFault::Swap(1), WireFault::Drop(3)]), "bad");
+        assert_eq!(run(vec![WireFault::Drop(2)]), "a-bcd");
+        assert_eq!(run(vec![WireFault::Dup(1)]), "a+abcd");
+        assert_eq!(run(vec![WireFault::Swap(2)]), "ac~bd");
+        assert_eq!(run(vec![WireFault::Swap(1), WireFault::Drop(3)]), "b~a-cd");
         // The last datagram swapped with none: it goes once the wait is over.
         let mut d = Datagrams::new(&route(vec![WireFault::Swap(1)]));
         assert!(d.arrive(b"x").is_empty());
-        assert_eq!(d.overdue(), None);
+        assert!(d.overdue().is_none());
         std::thread::sleep(SWAP_WAIT);
-        assert_eq!(d.overdue(), Some(b"x".to_vec()));
+        let late = d.overdue().map(|d| (d.data, d.fault));
+        assert_eq!(late, Some((b"x".to_vec(), Some(ChunkFault::Late))));
     }
 }
