@@ -1,27 +1,40 @@
 //! `aula merge`: the JSON reports of a run's shards, made into the report
 //! one unsharded run would have printed (durations aside). Pure code over
-//! JSON values, once [`read`] has read the shards' files.
+//! typed reports ([`Report`]), once [`read`] has read the shards' files.
+//!
+//! Merge reads of a shard only what puts shards together (its `run`, its
+//! lessons' paths, its exercises' lines and verdicts); each exercise and
+//! plain cell goes on whole, fields this aula does not know included.
 
 use std::collections::BTreeSet;
 
-use serde_json::{Value, json};
+use serde_json::json;
+// The tests below write shards as JSON values.
+#[cfg(test)]
+use serde_json::Value;
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(str::to_owned))
-        .collect()
+use crate::outcome::Verdict;
+use crate::report::json::{LessonReport, Report, RunRecord, Runner, Totals};
+
+/// A shard's report as merge reads it. Its summary is left unread: merge
+/// counts the exercises again.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Shard {
+    pub lessons: Vec<LessonReport>,
+    #[serde(default)]
+    pub runner: Option<Runner>,
+    #[serde(default)]
+    pub run: Option<RunRecord>,
 }
 
 /// The shards' JSON reports, read from `paths`; the first that cannot be
-/// read or parsed, as `path: why`.
-pub fn read(paths: &[std::path::PathBuf]) -> Result<Vec<Value>, String> {
+/// read or parsed, or lacks a field, as `path: why`.
+pub fn read(paths: &[std::path::PathBuf]) -> Result<Vec<Shard>, String> {
     let mut reports = Vec::new();
     for path in paths {
         let parsed = std::fs::read(path)
             .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| e.to_string()));
+            .and_then(|b| serde_json::from_slice::<Shard>(&b).map_err(|e| e.to_string()));
         match parsed {
             Ok(v) => reports.push(v),
             Err(e) => return Err(format!("{}: {e}", path.display())),
@@ -32,110 +45,118 @@ pub fn read(paths: &[std::path::PathBuf]) -> Result<Vec<Value>, String> {
 
 /// Merges shard reports, or says why they cannot be merged: different
 /// aula versions or inputs, shards that overlap, or units no shard ran.
-pub fn reports(shards: &[Value]) -> Result<Value, String> {
+pub fn merge(shards: &[Shard]) -> Result<Report, String> {
+    let run = checked(shards)?;
+    let lessons: Vec<LessonReport> = all_lessons(run)
+        .into_iter()
+        .map(|path| lesson(shards, path))
+        .collect();
+    let exercises = || lessons.iter().flat_map(|l| &l.exercises);
+    let count = exercises().count() as u64;
+    let passed = exercises().filter(|e| e.verdict == Verdict::Pass).count() as u64;
+    let contexts_started = shards
+        .iter()
+        .filter_map(|s| s.runner.map(|r| r.contexts_started))
+        .sum();
+    let summary = Totals {
+        exercises: count,
+        passed,
+        failed: count - passed,
+        score: exercises().map(|e| e.score).sum(),
+        max_score: exercises().map(|e| e.points).sum(),
+    };
+    let mut run = run.clone();
+    run.info.partition = None;
+    run.info.units = run.info.all_units.clone();
+    run.info.lessons = all_lessons(&run);
+    Ok(Report {
+        lessons,
+        summary,
+        runner: Some(Runner { contexts_started }),
+        run: Some(run),
+    })
+}
+
+/// The first shard's `run`, once every shard is known to come from the
+/// same run as it, none overlaps another, and together they have every
+/// unit.
+fn checked(shards: &[Shard]) -> Result<&RunRecord, String> {
     let first = shards.first().ok_or("no reports to merge")?;
-    let run = &first["run"];
-    if !run.is_object() {
+    let Some(run) = &first.run else {
         return Err(
             "the first report has no `run` field: was it made by `aula run --format json`?".into(),
         );
-    }
-    let mut seen: BTreeSet<String> = BTreeSet::new();
+    };
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
     for (i, shard) in shards.iter().enumerate() {
-        let r = &shard["run"];
-        for field in ["aula", "inputs"] {
-            if r[field] != run[field] {
+        let theirs = shard.run.as_ref().map(|r| &r.info);
+        let fields = [
+            ("aula version", theirs.map(|r| &r.aula), &run.info.aula),
+            ("inputs", theirs.map(|r| &r.inputs), &run.info.inputs),
+        ];
+        for (what, theirs, ours) in fields {
+            if theirs != Some(ours) {
+                // As JSON, as the reports have them: `null` for none.
                 return Err(format!(
-                    "report {} comes from other {} than report 1 ({} against {}); shards must come from one run",
+                    "report {} comes from other {what} than report 1 ({} against {}); shards must come from one run",
                     i + 1,
-                    if field == "aula" {
-                        "aula version"
-                    } else {
-                        "inputs"
-                    },
-                    r[field],
-                    run[field]
+                    json!(theirs),
+                    json!(ours),
                 ));
             }
         }
-        for unit in strings(&r["units"]) {
-            if !seen.insert(unit.clone()) {
+        for unit in theirs.into_iter().flat_map(|r| &r.units) {
+            if !seen.insert(unit.as_str()) {
                 return Err(format!(
                     "`{unit}` is in more than one report: the shards overlap"
                 ));
             }
         }
     }
-    let all_units = strings(&run["all_units"]);
-    if let Some(missing) = all_units.iter().find(|u| !seen.contains(*u)) {
+    if let Some(missing) = run
+        .info
+        .all_units
+        .iter()
+        .find(|u| !seen.contains(u.as_str()))
+    {
         return Err(format!("no report has `{missing}`: a shard is missing"));
     }
+    Ok(run)
+}
 
-    let mut lessons = Vec::new();
-    for path in all_lessons(shards) {
-        let parts: Vec<&Value> = shards
+/// The lesson at `path`, from every shard that ran part of it: its
+/// exercises in line order, and its plain cells from the shard that
+/// reported them.
+fn lesson(shards: &[Shard], path: String) -> LessonReport {
+    let parts = || {
+        shards
             .iter()
-            .flat_map(|s| s["lessons"].as_array().into_iter().flatten())
-            .filter(|l| l["path"] == path.as_str())
-            .collect();
-        let plain_unit = format!("{path}::(cells)");
-        // The plain cells come from the shard that reported them.
-        let owner = shards
-            .iter()
-            .position(|s| strings(&s["run"]["units"]).contains(&plain_unit));
-        let plain = owner.and_then(|o| {
-            shards[o]["lessons"]
-                .as_array()?
-                .iter()
-                .find(|l| l["path"] == path.as_str())
-        });
-        let mut exercises: Vec<Value> = parts
-            .iter()
-            .flat_map(|l| l["exercises"].as_array().cloned().unwrap_or_default())
-            .collect();
-        exercises.sort_by_key(|e| e["line"].as_u64().unwrap_or(0));
-        let mut lesson = json!({
-            "path": path,
-            "cells": plain.map_or(json!([]), |p| p["cells"].clone()),
-            "exercises": exercises,
-        });
-        if let Some(u) = plain.and_then(|p| p.get("unchecked_cell_failures")) {
-            lesson["unchecked_cell_failures"] = u.clone();
-        }
-        lessons.push(lesson);
+            .flat_map(|s| &s.lessons)
+            .filter(|l| l.path == path)
+    };
+    let plain_unit = format!("{path}::(cells)");
+    let plain = shards
+        .iter()
+        .find(|s| {
+            s.run
+                .as_ref()
+                .is_some_and(|r| r.info.units.contains(&plain_unit))
+        })
+        .and_then(|s| s.lessons.iter().find(|l| l.path == path));
+    let mut exercises: Vec<_> = parts().flat_map(|l| l.exercises.iter().cloned()).collect();
+    exercises.sort_by_key(|e| e.line);
+    LessonReport {
+        cells: plain.map_or_else(Vec::new, |p| p.cells.clone()),
+        unchecked_cell_failures: plain.and_then(|p| p.unchecked_cell_failures.clone()),
+        exercises,
+        path,
     }
-    let exercises: Vec<&Value> = lessons
-        .iter()
-        .flat_map(|l| l["exercises"].as_array().into_iter().flatten())
-        .collect();
-    let passed = exercises.iter().filter(|e| e["verdict"] == "pass").count();
-    let sum = |key: &str| -> u64 { exercises.iter().filter_map(|e| e[key].as_u64()).sum() };
-    let contexts: u64 = shards
-        .iter()
-        .filter_map(|s| s["runner"]["contexts_started"].as_u64())
-        .sum();
-    let mut run = run.clone();
-    run["partition"] = Value::Null;
-    run["units"] = json!(all_units);
-    run["lessons"] = json!(all_lessons(shards));
-    Ok(json!({
-        "lessons": lessons,
-        "summary": {
-            "exercises": exercises.len(),
-            "passed": passed,
-            "failed": exercises.len() - passed,
-            "score": sum("score"),
-            "max_score": sum("points"),
-        },
-        "runner": { "contexts_started": contexts },
-        "run": run,
-    }))
 }
 
 /// Lessons in run order: those of the unsharded run, as the units name them.
-fn all_lessons(shards: &[Value]) -> Vec<String> {
+fn all_lessons(run: &RunRecord) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for unit in strings(&shards[0]["run"]["all_units"]) {
+    for unit in &run.info.all_units {
         let lesson = unit
             .rsplit_once("::")
             .map_or(unit.clone(), |(l, _)| l.to_owned());
@@ -147,20 +168,25 @@ fn all_lessons(shards: &[Value]) -> Vec<String> {
 }
 
 /// Whether every reported plain cell passed.
-pub fn cells_passed(report: &Value) -> bool {
-    report["lessons"].as_array().into_iter().flatten().all(|l| {
-        l["cells"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(
-                l["unchecked_cell_failures"]
-                    .as_array()
-                    .into_iter()
-                    .flatten(),
-            )
-            .all(|c| c["verdict"] == "pass")
+pub fn cells_passed(report: &Report) -> bool {
+    report.lessons.iter().all(|l| {
+        l.cells
+            .iter()
+            .chain(l.unchecked_cell_failures.iter().flatten())
+            .all(|c| c.verdict == Verdict::Pass)
     })
+}
+
+/// [`merge`] of shards written as JSON values, as the tests below write
+/// them: each read as [`read`] reads a file, the merged report given back
+/// as JSON.
+#[cfg(test)]
+fn reports(values: &[Value]) -> Result<Value, String> {
+    let shards: Vec<Shard> = values
+        .iter()
+        .map(|v| serde::Deserialize::deserialize(v).map_err(|e: serde_json::Error| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    merge(&shards).map(|r| r.to_value())
 }
 
 #[cfg(test)]

@@ -262,14 +262,14 @@ fn merge(args: MergeArgs) -> ExitCode {
     if args.grades {
         return merge_grades(&args);
     }
-    let reports = match crate::merge::read(&args.reports) {
-        Ok(reports) => reports,
+    let shards = match crate::merge::read(&args.reports) {
+        Ok(shards) => shards,
         Err(e) => return usage_error(e),
     };
-    match crate::merge::reports(&reports) {
+    match crate::merge::merge(&shards) {
         Ok(merged) => {
-            report::ci::finish(&merged, true, args.junit.as_deref());
-            let passed = merged["summary"]["failed"] == 0 && crate::merge::cells_passed(&merged);
+            report::ci::finish(&merged.to_value(), true, args.junit.as_deref());
+            let passed = merged.summary.failed == 0 && crate::merge::cells_passed(&merged);
             ExitCode::from(if passed { EXIT_PASS } else { EXIT_FAIL })
         }
         Err(e) => usage_error(e),

@@ -406,7 +406,7 @@ fn report(
 ) {
     let lang = config.lang;
     if let Some(path) = &config.junit
-        && let Err(e) = std::fs::write(path, output::junit(book, grades))
+        && let Err(e) = std::fs::write(path, output::junit(grades))
     {
         eprintln!("error: {}: {e}", path.display());
     }
@@ -479,7 +479,7 @@ pub fn merge(
 ) -> Result<bool, String> {
     let (book, grades) = output::merge(dirs, out)?;
     if let Some(path) = junit {
-        std::fs::write(path, output::junit(&book, &grades))
+        std::fs::write(path, output::junit(&grades))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     print!("{}", human::table(&book.exercises, &grades, lang));

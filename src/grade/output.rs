@@ -1,7 +1,7 @@
-//! What `aula grade` writes: `grades.csv`, `grades.json`, `feedback/`, and
-//! the results log that `--resume` reads. Everything here is made from
-//! [`Graded`] values, so a resumed batch writes what an uninterrupted one
-//! would have.
+//! What `aula grade` writes: `grades.csv`, `grades.json`, `feedback/`, the
+//! JUnit report, and the results log that `--resume` reads. Everything here
+//! is made from [`Graded`] values, so a resumed batch writes what an
+//! uninterrupted one would have.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -207,11 +207,50 @@ pub fn json(book: &Gradebook, grades: &[StudentGrade]) -> String {
 }
 
 /// The JUnit XML report of these grades (`--junit`), for `aula grade` and
-/// `aula merge --grades` alike: made from `grades.json` as written, so a
-/// merge of shards gives what one batch would have.
-pub fn junit(book: &Gradebook, grades: &[StudentGrade]) -> String {
-    let value: serde_json::Value = serde_json::from_str(&json(book, grades)).unwrap_or_default();
-    crate::report::ci::grades_junit(&value)
+/// `aula merge --grades` alike: a suite per student, a case per check
+/// (`ana::tcp-echo::server`), and for an unreadable submission one failing
+/// case with the reasons. It reads only fields `grades.json` holds (so no
+/// hidden client's details), so a merge of shards, which reads those
+/// files back, gives what one batch would have.
+pub fn junit(grades: &[StudentGrade]) -> String {
+    use crate::report::ci::failed_case;
+    use quick_junit::{Report, TestCase, TestCaseStatus, TestSuite};
+    let mut junit = Report::new("aula grade");
+    for student in grades {
+        let name = student.student.as_str();
+        let mut suite = TestSuite::new(name);
+        if !student.errors.is_empty() {
+            let errors = &student.errors;
+            let mut case = failed_case(
+                format!("{name}::(submission)"),
+                student.status.as_str(),
+                errors.join("; "),
+                errors.join("\n"),
+            );
+            case.set_classname(name);
+            suite.add_test_case(case);
+        }
+        for ex in &student.exercises {
+            for check in &ex.checks {
+                let case_name = format!("{name}::{}::{}", ex.id, check.check);
+                let mut case = if check.passed() {
+                    TestCase::new(case_name, TestCaseStatus::success())
+                } else {
+                    let said = |s: &Option<String>| s.clone().unwrap_or_default();
+                    failed_case(
+                        case_name,
+                        check.verdict.as_str(),
+                        said(&check.message),
+                        said(&check.compiler) + &said(&check.diff),
+                    )
+                };
+                case.set_classname(format!("{name}::{}", ex.id));
+                suite.add_test_case(case);
+            }
+        }
+        junit.add_test_suite(suite);
+    }
+    junit.to_string().unwrap_or_default()
 }
 
 /// A `grades.json` read back, for merging shards.

@@ -1,74 +1,74 @@
 //! Where CI systems show results: JUnit XML (quick-junit), and on GitHub
 //! Actions, workflow annotations at the lesson's lines and a step summary.
 //!
-//! Both are made from the JSON report, so a merge of shards produces them
-//! exactly as one unsharded run would. A hidden client's details (its
-//! message, diff, output) never appear: only that a hidden test failed.
+//! Both are made from the JSON report, read back as a [`Report`], so a
+//! merge of shards produces them exactly as one unsharded run would. A
+//! hidden client's details (its message, diff, output) never appear: only
+//! that a hidden test failed. (A grading batch's JUnit is made in
+//! `grade::output`, from its grades, with [`failed_case`].)
 
 use std::io::Write as _;
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
 use serde_json::Value;
 
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_default()
+use super::json::{CellReport, ExerciseReport, LessonReport, Report};
+use crate::outcome::Verdict;
+
+fn millis(ms: Option<u64>) -> Duration {
+    Duration::from_millis(ms.unwrap_or(0))
 }
 
-fn millis(v: &Value) -> Duration {
-    Duration::from_millis(v["duration_ms"].as_u64().unwrap_or(0))
-}
-
-fn is_hidden(cell: &Value) -> bool {
-    cell["hidden"] == Value::Bool(true)
+/// A verdict that says the cell failed: not `pass`, and not `skipped`
+/// (a cell that never ran says nothing of its own).
+fn failed(c: &CellReport) -> bool {
+    !matches!(c.verdict, Verdict::Pass | Verdict::Skipped)
 }
 
 /// What may be said of an exercise's failure: its message and details,
 /// unless a hidden client is what failed.
-fn exercise_failure(ex: &Value) -> (String, String) {
-    let cells = ex["cells"].as_array().cloned().unwrap_or_default();
-    let failing_hidden = cells
+fn exercise_failure(ex: &ExerciseReport) -> (String, String) {
+    let cells = ex.cells.as_deref().unwrap_or_default();
+    let failing_hidden = cells.iter().filter(|c| c.is_hidden() && failed(c)).count();
+    let visible_failures: Vec<&CellReport> = cells
         .iter()
-        .filter(|c| is_hidden(c) && c["verdict"] != "pass" && c["verdict"] != "skipped")
-        .count();
-    let visible_failures: Vec<&Value> = cells
-        .iter()
-        .filter(|c| !is_hidden(c) && c["verdict"] != "pass" && c["verdict"] != "skipped")
+        .filter(|c| !c.is_hidden() && failed(c))
         .collect();
     if visible_failures.is_empty() && failing_hidden > 0 {
-        let hidden: Vec<&Value> = cells.iter().filter(|c| is_hidden(c)).collect();
-        let at = hidden.iter().position(|c| c["verdict"] != "pass");
+        let hidden: Vec<&CellReport> = cells.iter().filter(|c| c.is_hidden()).collect();
+        let at = hidden.iter().position(|c| c.verdict != Verdict::Pass);
         let n = at.map_or(1, |i| i + 1);
         // The faults it ran under may be said: they are the lesson's, not
         // the test's input.
         let faults: Vec<&str> = at
-            .and_then(|i| hidden[i]["wire_described"].as_array())
+            .and_then(|i| hidden[i].wire_described.as_deref())
             .into_iter()
             .flatten()
-            .filter_map(Value::as_str)
+            .map(String::as_str)
             .collect();
         let under = match faults.is_empty() {
             true => String::new(),
             false => format!(" ({})", faults.join(", ")),
         };
         return (
-            format!("hidden test {n}{under}: {}", str_of(ex, "verdict")),
+            format!("hidden test {n}{under}: {}", ex.verdict.as_str()),
             String::new(),
         );
     }
     let mut body = String::new();
     for c in visible_failures {
-        if let Some(m) = c["message"].as_str() {
+        if let Some(m) = &c.message {
             body.push_str(m);
             body.push('\n');
         }
-        for e in c["compile_errors"].as_array().into_iter().flatten() {
-            body.push_str(str_of(e, "rendered"));
+        for e in c.compile_errors.iter().flatten() {
+            body.push_str(&e.rendered);
         }
-        if let Some(d) = c["diff"].as_str() {
+        if let Some(d) = &c.diff {
             body.push_str(d);
         }
-        if let Some(s) = c["stderr"].as_str() {
+        if let Some(s) = &c.stderr {
             body.push_str("stderr:\n");
             body.push_str(s);
             body.push('\n');
@@ -76,126 +76,75 @@ fn exercise_failure(ex: &Value) -> (String, String) {
     }
     let message = cells
         .iter()
-        .filter(|c| !is_hidden(c))
-        .find_map(|c| c["message"].as_str().filter(|_| c["verdict"] != "pass"))
-        .unwrap_or(str_of(ex, "verdict"))
+        .filter(|c| !c.is_hidden())
+        .find_map(|c| c.message.as_deref().filter(|_| c.verdict != Verdict::Pass))
+        .unwrap_or(ex.verdict.as_str())
         .to_owned();
     (message, body)
 }
 
-fn cell_body(c: &Value) -> String {
+fn cell_body(c: &CellReport) -> String {
     let mut body = String::new();
-    for e in c["compile_errors"].as_array().into_iter().flatten() {
-        body.push_str(str_of(e, "rendered"));
+    for e in c.compile_errors.iter().flatten() {
+        body.push_str(&e.rendered);
     }
-    if let Some(d) = c["diff"].as_str() {
+    if let Some(d) = &c.diff {
         body.push_str(d);
     }
-    if let Some(s) = c["stderr"].as_str() {
+    if let Some(s) = &c.stderr {
         body.push_str(s);
     }
     body
 }
 
-fn failed_case(name: String, verdict: &str, message: String, body: String) -> TestCase {
+/// A failing JUnit case: `kind` (a verdict, a grading status) as its type.
+pub fn failed_case(name: String, kind: &str, message: String, body: String) -> TestCase {
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-    status.set_type(verdict).set_message(message);
+    status.set_type(kind).set_message(message);
     if !body.is_empty() {
         status.set_description(body);
     }
     TestCase::new(name, status)
 }
 
+/// A lesson's plain cells: those with an output block, then the failing
+/// ones without.
+fn plain_cells(lesson: &LessonReport) -> impl Iterator<Item = &CellReport> {
+    let unchecked = lesson.unchecked_cell_failures.iter().flatten();
+    lesson.cells.iter().chain(unchecked)
+}
+
 /// JUnit XML of a report: a suite per lesson, a case per exercise and per
 /// checked plain cell.
-pub fn junit(report: &Value) -> String {
-    let mut junit = Report::new("aula");
-    for lesson in report["lessons"].as_array().into_iter().flatten() {
-        let path = str_of(lesson, "path");
+pub fn junit_of(report: &Report) -> String {
+    let mut junit = Junit::new("aula");
+    for lesson in &report.lessons {
+        let path = lesson.path.as_str();
         let mut suite = TestSuite::new(path);
-        let plain = lesson["cells"].as_array().into_iter().flatten().chain(
-            lesson["unchecked_cell_failures"]
-                .as_array()
-                .into_iter()
-                .flatten(),
-        );
-        for cell in plain {
-            let name = format!("{path}::(cell at line {})", cell["line"]);
-            let verdict = str_of(cell, "verdict");
-            let mut case = if verdict == "pass" {
+        for cell in plain_cells(lesson) {
+            let name = format!("{path}::(cell at line {})", cell.line);
+            let mut case = if cell.verdict == Verdict::Pass {
                 TestCase::new(name, TestCaseStatus::success())
             } else {
-                let message = str_of(cell, "message").to_owned();
-                failed_case(name, verdict, message, cell_body(cell))
+                let message = cell.message.clone().unwrap_or_default();
+                failed_case(name, cell.verdict.as_str(), message, cell_body(cell))
             };
-            case.set_classname(path).set_time(millis(cell));
+            case.set_classname(path).set_time(millis(cell.duration_ms));
             suite.add_test_case(case);
         }
-        for ex in lesson["exercises"].as_array().into_iter().flatten() {
-            let name = ex["name"]
-                .as_str()
-                .map_or_else(|| format!("{path}::{}", str_of(ex, "id")), str::to_owned);
-            let verdict = str_of(ex, "verdict");
-            let mut case = if verdict == "pass" {
+        for ex in &lesson.exercises {
+            let name = ex
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{path}::{}", ex.id));
+            let mut case = if ex.verdict == Verdict::Pass {
                 TestCase::new(name, TestCaseStatus::success())
             } else {
                 let (message, body) = exercise_failure(ex);
-                failed_case(name, verdict, message, body)
+                failed_case(name, ex.verdict.as_str(), message, body)
             };
-            case.set_classname(path).set_time(millis(ex));
+            case.set_classname(path).set_time(millis(ex.duration_ms));
             suite.add_test_case(case);
-        }
-        junit.add_test_suite(suite);
-    }
-    junit.to_string().unwrap_or_default()
-}
-
-/// JUnit XML of a grading batch (`aula grade --junit`), from its
-/// `grades.json`: a suite per student, a case per check
-/// (`ana::tcp-echo::server`), and for an unreadable submission one failing
-/// case with the reasons. It holds only what `grades.json` holds, so no
-/// hidden client's details.
-pub fn grades_junit(grades: &Value) -> String {
-    let mut junit = Report::new("aula grade");
-    for student in grades["students"].as_array().into_iter().flatten() {
-        let name = str_of(student, "student");
-        let mut suite = TestSuite::new(name);
-        let errors: Vec<&str> = student["errors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if !errors.is_empty() {
-            let status = str_of(student, "status");
-            let mut case = failed_case(
-                format!("{name}::(submission)"),
-                status,
-                errors.join("; "),
-                errors.join("\n"),
-            );
-            case.set_classname(name);
-            suite.add_test_case(case);
-        }
-        for ex in student["exercises"].as_array().into_iter().flatten() {
-            let id = str_of(ex, "id");
-            for check in ex["checks"].as_array().into_iter().flatten() {
-                let case_name = format!("{name}::{id}::{}", str_of(check, "check"));
-                let verdict = str_of(check, "verdict");
-                let mut case = if verdict == "pass" {
-                    TestCase::new(case_name, TestCaseStatus::success())
-                } else {
-                    let body = [str_of(check, "compiler"), str_of(check, "diff")].concat();
-                    failed_case(
-                        case_name,
-                        verdict,
-                        str_of(check, "message").to_owned(),
-                        body,
-                    )
-                };
-                case.set_classname(format!("{name}::{id}"));
-                suite.add_test_case(case);
-            }
         }
         junit.add_test_suite(suite);
     }
@@ -216,13 +165,10 @@ fn escape_property(s: &str) -> String {
 
 /// `::error` lines for each failing exercise and cell, and each compile
 /// error, at the lesson's file and line.
-pub fn annotations(report: &Value) -> String {
+pub fn annotations_of(report: &Report) -> String {
     let mut out = String::new();
-    let mut error = |file: &str, line: &Value, col: Option<&Value>, title: &str, msg: &str| {
-        let col = col
-            .and_then(Value::as_u64)
-            .map(|c| format!(",col={c}"))
-            .unwrap_or_default();
+    let mut error = |file: &str, line: u64, col: Option<u64>, title: &str, msg: &str| {
+        let col = col.map(|c| format!(",col={c}")).unwrap_or_default();
         // A notebook's lines are its Markdown form's, not the file's: the
         // annotation names the file only.
         let at = if file.ends_with(".ipynb") {
@@ -237,43 +183,27 @@ pub fn annotations(report: &Value) -> String {
             escape_data(msg)
         ));
     };
-    for lesson in report["lessons"].as_array().into_iter().flatten() {
-        let path = str_of(lesson, "path");
-        let plain = lesson["cells"].as_array().into_iter().flatten().chain(
-            lesson["unchecked_cell_failures"]
-                .as_array()
-                .into_iter()
-                .flatten(),
-        );
-        for cell in plain.filter(|c| c["verdict"] != "pass") {
-            let title = format!("cell: {}", str_of(cell, "verdict"));
-            error(path, &cell["line"], None, &title, str_of(cell, "message"));
+    for lesson in &report.lessons {
+        let path = lesson.path.as_str();
+        for cell in plain_cells(lesson).filter(|c| c.verdict != Verdict::Pass) {
+            let title = format!("cell: {}", cell.verdict.as_str());
+            let message = cell.message.as_deref().unwrap_or_default();
+            error(path, cell.line, None, &title, message);
         }
-        for ex in lesson["exercises"].as_array().into_iter().flatten() {
-            if ex["verdict"] == "pass" {
+        for ex in &lesson.exercises {
+            if ex.verdict == Verdict::Pass {
                 continue;
             }
-            let title = format!("{}: {}", str_of(ex, "id"), str_of(ex, "verdict"));
+            let title = format!("{}: {}", ex.id, ex.verdict.as_str());
             let (message, body) = exercise_failure(ex);
-            error(
-                path,
-                &ex["line"],
-                None,
-                &title,
-                &format!("{message}\n{body}"),
-            );
-            let cells = ex["cells"].as_array().into_iter().flatten();
-            for cell in cells.filter(|c| !is_hidden(c)) {
-                for e in cell["compile_errors"].as_array().into_iter().flatten() {
-                    if e["line"].is_u64() {
-                        let title = format!("{}: compile error", str_of(ex, "id"));
-                        error(
-                            path,
-                            &e["line"],
-                            Some(&e["column"]),
-                            &title,
-                            str_of(e, "message"),
-                        );
+            error(path, ex.line, None, &title, &format!("{message}\n{body}"));
+            let cells = ex.cells.iter().flatten();
+            for cell in cells.filter(|c| !c.is_hidden()) {
+                for e in cell.compile_errors.iter().flatten() {
+                    // One the lesson does not show has no line to point at.
+                    if let Some(line) = e.line {
+                        let title = format!("{}: compile error", ex.id);
+                        error(path, line, e.column, &title, &e.message);
                     }
                 }
             }
@@ -283,26 +213,26 @@ pub fn annotations(report: &Value) -> String {
 }
 
 /// A Markdown table for `$GITHUB_STEP_SUMMARY`.
-pub fn step_summary(report: &Value) -> String {
-    let s = &report["summary"];
+pub fn step_summary_of(report: &Report) -> String {
+    let s = &report.summary;
     let mut out = format!(
         "### aula: {} of {} exercises passed, score {}/{}\n\n| lesson | exercise | verdict | score |\n|---|---|---|---|\n",
-        s["passed"], s["exercises"], s["score"], s["max_score"]
+        s.passed, s.exercises, s.score, s.max_score
     );
-    for lesson in report["lessons"].as_array().into_iter().flatten() {
-        for ex in lesson["exercises"].as_array().into_iter().flatten() {
-            let mark = if ex["verdict"] == "pass" {
+    for lesson in &report.lessons {
+        for ex in &lesson.exercises {
+            let mark = if ex.verdict == Verdict::Pass {
                 "✅"
             } else {
                 "❌"
             };
             out.push_str(&format!(
                 "| {} | {} | {mark} {} | {}/{} |\n",
-                str_of(lesson, "path"),
-                str_of(ex, "id"),
-                str_of(ex, "verdict"),
-                ex["score"],
-                ex["points"]
+                lesson.path,
+                ex.id,
+                ex.verdict.as_str(),
+                ex.score,
+                ex.points
             ));
         }
     }
@@ -317,39 +247,48 @@ fn on_github() -> bool {
 /// Where a finished run's report goes, for `aula run` and `aula merge`
 /// alike: stdout as JSON (`print_json`), JUnit (`junit`), and GitHub's
 /// annotations and step summary.
-pub fn finish(report: &Value, print_json: bool, junit: Option<&std::path::Path>) {
+pub fn finish(value: &Value, print_json: bool, junit: Option<&std::path::Path>) {
     if print_json {
-        super::json::print(&mut std::io::stdout().lock(), report);
+        super::json::print(&mut std::io::stdout().lock(), value);
     }
+    // The report was written by this aula (a run's, or a merge's), so it
+    // reads back; one that does not is a bug, said rather than hidden.
+    let report = match Report::read(value) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: the JSON report cannot be read back for JUnit or GitHub: {e}");
+            return;
+        }
+    };
     if let Some(path) = junit
-        && let Err(e) = std::fs::write(path, self::junit(report))
+        && let Err(e) = std::fs::write(path, junit_of(&report))
     {
         eprintln!("error: {}: {e}", path.display());
     }
     // Annotations go where they cannot spoil a JSON report on stdout.
     if print_json {
         if on_github() {
-            eprint!("{}", annotations(report));
+            eprint!("{}", annotations_of(&report));
         }
-        github_summary(report);
+        github_summary(&report);
     } else {
-        github(report);
+        github(&report);
     }
 }
 
 /// On GitHub Actions (`GITHUB_ACTIONS=true`): annotations on stdout, and
 /// the summary appended to `$GITHUB_STEP_SUMMARY` when it names a file.
-pub fn github(report: &Value) {
+fn github(report: &Report) {
     if !on_github() {
         return;
     }
-    print!("{}", annotations(report));
+    print!("{}", annotations_of(report));
     github_summary(report);
 }
 
 /// Appends the step summary, on GitHub Actions, when
 /// `$GITHUB_STEP_SUMMARY` names a file.
-pub fn github_summary(report: &Value) {
+fn github_summary(report: &Report) {
     if !on_github() {
         return;
     }
@@ -359,8 +298,25 @@ pub fn github_summary(report: &Value) {
             .create(true)
             .open(path)
     {
-        let _ = f.write_all(step_summary(report).as_bytes());
+        let _ = f.write_all(step_summary_of(report).as_bytes());
     }
+}
+
+// The tests below write reports as JSON values, as `finish` gets them;
+// these read them back as it does.
+#[cfg(test)]
+fn junit(report: &Value) -> String {
+    junit_of(&Report::read(report).unwrap())
+}
+
+#[cfg(test)]
+fn annotations(report: &Value) -> String {
+    annotations_of(&Report::read(report).unwrap())
+}
+
+#[cfg(test)]
+fn step_summary(report: &Value) -> String {
+    step_summary_of(&Report::read(report).unwrap())
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The JSON report of REPORT-FORMAT.md (version 1.1), with aula's added
-//! fields (docs/report-format.md). The contract's fields keep their names
-//! and meanings; messages are in English whatever the user's language.
+//! fields (docs/report-format.md): written here, and read back here as
+//! [`Report`] by its readers (`aula merge`, JUnit, GitHub). The contract's
+//! fields keep their names and meanings; messages are in English whatever
+//! the user's language.
 
 use std::io::Write;
 
@@ -11,7 +13,7 @@ use crate::i18n::ENGLISH;
 use crate::lesson::Lesson;
 use crate::observation::Diagnostic;
 use crate::outcome::Finished;
-use crate::outcome::{CellResult, ExerciseResult, PlainResult, Role, Summary};
+use crate::outcome::{CellResult, ExerciseResult, PlainResult, Role, Summary, Verdict};
 
 fn millis(d: std::time::Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
@@ -169,10 +171,12 @@ fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
 /// What a run was asked to do, for merging shards: aula's version, a hash
 /// of the inputs, the lessons in order, every unit of the unsharded run and
 /// this shard's own.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunInfo {
     pub aula: String,
     pub inputs: String,
+    /// Not read back: `aula merge` works them out again from `all_units`.
+    #[serde(default)]
     pub lessons: Vec<String>,
     pub partition: Option<String>,
     pub all_units: Vec<String>,
@@ -217,6 +221,142 @@ pub fn report(finished: &Finished, lessons: &[&Lesson]) -> Value {
         "summary": Summary::of(&finished.results),
         "runner": { "contexts_started": finished.contexts_started },
     })
+}
+
+// The report read back. The types follow what `report` writes: a field it
+// always writes is required, so a report that lacks one is refused with
+// serde's words instead of read as empty; one it leaves out when there is
+// nothing to say is an `Option`, and goes back out only when it came in;
+// one it writes as `null` is an `Option` written always. What no reader
+// needs stays in `rest`, whole, so `aula merge` passes on what it does not
+// know (an aula newer than this one may have written it); lessons and the
+// top level are rebuilt by merge, so they keep nothing they do not name.
+
+/// A report, as `aula merge`, JUnit and GitHub read it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub lessons: Vec<LessonReport>,
+    pub summary: Totals,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Runner>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunRecord>,
+}
+
+impl Report {
+    /// `value` read as a report, or why it is not one.
+    pub fn read(value: &Value) -> Result<Report, serde_json::Error> {
+        serde::Deserialize::deserialize(value)
+    }
+
+    /// The report as [`print`] takes it: its maps' keys in order, as the
+    /// writer's are, so a merged report prints as a run's does. Nothing in
+    /// a report (maps with string keys, strings, numbers) can fail to
+    /// convert.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// A lesson: its plain cells and exercises.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LessonReport {
+    pub path: String,
+    pub cells: Vec<CellReport>,
+    pub exercises: Vec<ExerciseReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked_cell_failures: Option<Vec<CellReport>>,
+}
+
+/// A plain cell (in `cells` or `unchecked_cell_failures`), or an
+/// exercise's cell (`role`, `index` and the rest are then in `rest`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CellReport {
+    pub line: u64,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Written only as `true`; an `Option`, so a merge writes what came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_errors: Option<Vec<CompileError>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire_described: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl CellReport {
+    pub fn is_hidden(&self) -> bool {
+        self.hidden == Some(true)
+    }
+}
+
+/// An exercise; its `message`, `diff`, `hint`, `wire` and the rest are in
+/// `rest`, since its cells say what the readers need.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExerciseReport {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub line: u64,
+    pub verdict: Verdict,
+    pub points: u64,
+    pub score: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Absent from reports of format 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells: Option<Vec<CellReport>>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// A compiler error, in a cell's `compile_errors`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CompileError {
+    /// `null` where the error is in code the lesson does not show (the
+    /// writer writes the field always, so it is written back always).
+    #[serde(default)]
+    pub line: Option<u64>,
+    #[serde(default)]
+    pub column: Option<u64>,
+    pub message: String,
+    pub rendered: String,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// The summary: merge counts it again rather than read the shards'.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Totals {
+    pub exercises: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub score: u64,
+    pub max_score: u64,
+}
+
+/// How the run went about it (`runner`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Runner {
+    pub contexts_started: u64,
+}
+
+/// `run`, with what an aula newer than this one added to it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    #[serde(flatten)]
+    pub info: RunInfo,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
 }
 
 /// Hands the finished report to a consumer: printed (`--format json`),
