@@ -535,8 +535,9 @@ impl Group {
                 }
             }
             // One that died before it was ever listed here (the pipes'
-            // warden's child, killed with it) is aula's zombie now.
-            for pid in self.zombies_left_to(me, waited) {
+            // warden's child, killed with it) is aula's zombie now; so is
+            // one a warden left when evcxr restarted a dead child.
+            for pid in Self::adopted_zombies(me) {
                 if pid != waited && !met.contains(&pid) {
                     met.push(pid);
                 }
@@ -555,13 +556,16 @@ impl Group {
         }
     }
 
-    /// aula's children that are zombies of the context's process group
-    /// (`waited`'s, which it leads) but not `waited` itself: the pipes'
-    /// warden's child and what it started, adopted by aula as subreaper
-    /// when the warden died. Unlisted in `cgroup.procs` (and their
-    /// `/proc/PID/cgroup` says `/`), they keep their places in the budget
-    /// until reaped.
-    fn zombies_left_to(&self, me: i32, waited: i32) -> Vec<i32> {
+    /// aula's zombie children that it adopted as subreaper: those in a
+    /// process group neither aula's own (cargo, rustc and the like, which
+    /// their `Child` waits for) nor their own (a context's warden, a peer,
+    /// a reference's half: each leads its group, and its `Child` waits for
+    /// it). That is the pipes' warden's child and what it started, left by
+    /// a warden that died, in this group or a context's before. Unlisted in
+    /// `cgroup.procs` (a zombie's `/proc/PID/cgroup` says `/`), each keeps
+    /// its place in its group's budget until reaped.
+    fn adopted_zombies(me: i32) -> Vec<i32> {
+        let own_group = rustix::process::getpgrp().as_raw_nonzero().get();
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{me}/task")) else {
             return Vec::new();
         };
@@ -574,12 +578,26 @@ impl Group {
                     .collect::<Vec<i32>>()
             })
             .filter(|&pid| {
-                pid != waited
-                    && procfs::process::Process::new(pid)
-                        .and_then(|p| p.stat())
-                        .is_ok_and(|s| s.state == 'Z' && s.pgrp == waited)
+                procfs::process::Process::new(pid)
+                    .and_then(|p| p.stat())
+                    .is_ok_and(|s| s.state == 'Z' && s.pgrp != pid && s.pgrp != own_group)
             })
             .collect()
+    }
+
+    /// Waits, at most 200 ms, until the group's budget counts only the
+    /// tasks it lists: once the last child's warden is reaped, the charge
+    /// the kernel held with it goes, and the next student's code must find
+    /// the budget whole.
+    pub fn settle(&self) {
+        for _ in 0..200 {
+            let listed = std::fs::read_to_string(self.dir.join("tasks"))
+                .map_or(0, |t| t.split_whitespace().count() as u64);
+            if self.tasks() <= listed {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Sends SIGKILL to every process in the group once, without waiting:
