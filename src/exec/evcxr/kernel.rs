@@ -450,10 +450,6 @@ impl Kernel {
             self.ctx
                 .clear()
                 .map_err(|e| anyhow::anyhow!("resetting an evcxr context: {e}"))?;
-            // evcxr has reaped the old warden: see `Group::kill_all`.
-            if let Some(group) = &self.killer.group {
-                group.settle();
-            }
             self.runtime_loaded = false;
             self.used = false;
         }

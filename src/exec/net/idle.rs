@@ -80,17 +80,9 @@ fn with_descendants(pid: i32) -> Vec<i32> {
     while at < all.len() && all.len() < 4096 {
         let p = all[at];
         at += 1;
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            let children = std::fs::read_to_string(task.path().join("children"));
-            for child in children.iter().flat_map(|t| t.split_whitespace()) {
-                if let Ok(c) = child.parse()
-                    && !all.contains(&c)
-                {
-                    all.push(c);
-                }
+        for c in crate::exec::sandbox::children_of(p) {
+            if !all.contains(&c) {
+                all.push(c);
             }
         }
     }

@@ -566,38 +566,14 @@ impl Group {
     /// its place in its group's budget until reaped.
     fn adopted_zombies(me: i32) -> Vec<i32> {
         let own_group = rustix::process::getpgrp().as_raw_nonzero().get();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{me}/task")) else {
-            return Vec::new();
-        };
-        tasks
-            .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-            .flat_map(|c| {
-                c.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect::<Vec<i32>>()
-            })
+        super::children_of(me)
+            .into_iter()
             .filter(|&pid| {
                 procfs::process::Process::new(pid)
                     .and_then(|p| p.stat())
                     .is_ok_and(|s| s.state == 'Z' && s.pgrp != pid && s.pgrp != own_group)
             })
             .collect()
-    }
-
-    /// Waits, at most 200 ms, until the group's budget counts only the
-    /// tasks it lists: once the last child's warden is reaped, the charge
-    /// the kernel held with it goes, and the next student's code must find
-    /// the budget whole.
-    pub fn settle(&self) {
-        for _ in 0..200 {
-            let listed = std::fs::read_to_string(self.dir.join("tasks"))
-                .map_or(0, |t| t.split_whitespace().count() as u64);
-            if self.tasks() <= listed {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
     }
 
     /// Sends SIGKILL to every process in the group once, without waiting:

@@ -196,6 +196,24 @@ pub fn become_subreaper() {
 }
 
 /// Every process below `root`, from a snapshot of /proc.
+/// The processes whose parent is `pid` now, from each of its threads'
+/// `children` file (a child's parent is the thread that started it, or
+/// the one it was handed to as an orphan); zombies included.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
 fn descendants(root: i32) -> Vec<i32> {
     let Ok(all) = procfs::process::all_processes() else {
         return Vec::new();
