@@ -5,9 +5,13 @@
 //! Entries are JSON files written whole or not at all ([`crate::fs`]),
 //! so two `aula` processes at once, or a crash mid-write, never leave a torn
 //! entry; an unreadable entry is a miss. The cache is best-effort: any I/O
-//! failure is a miss, never an error.
+//! failure is a miss, never an error. Entries are written in the background
+//! (flushing to disk takes milliseconds a student would wait for), and are
+//! all written by the time the cache is dropped or read again.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,9 +55,11 @@ impl KeyBuilder {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Cache {
     dir: PathBuf,
+    /// The entries being written (see [`Cache::put`]).
+    writing: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Cache {
@@ -65,7 +71,10 @@ impl Cache {
     }
 
     pub fn at(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
+        Cache {
+            dir: dir.into(),
+            writing: Mutex::default(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -78,24 +87,60 @@ impl Cache {
     }
 
     pub fn contains(&self, key: &Key) -> bool {
+        self.flush();
         self.path(key).is_file()
     }
 
     pub fn get<T: DeserializeOwned>(&self, key: &Key) -> Option<T> {
+        self.flush();
         let bytes = std::fs::read(self.path(key)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
+    /// Stores `value` under `key`, in the background: the caller goes on
+    /// (a verdict reaches the screen) while the entry is flushed to disk.
     pub fn put<T: Serialize>(&self, key: &Key, value: &T) {
-        let _ = self.try_put(key, value);
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        // Taken by the thread, or here when no thread can be had.
+        let job = std::sync::Arc::new(Mutex::new(Some((self.path(key), bytes))));
+        let write = |job: &Mutex<Option<(PathBuf, Vec<u8>)>>| {
+            let taken = job.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some((path, bytes)) = taken {
+                let _ = write_entry(&path, &bytes);
+            }
+        };
+        let theirs = std::sync::Arc::clone(&job);
+        match std::thread::Builder::new().spawn(move || write(&theirs)) {
+            Ok(handle) => self
+                .writing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(handle),
+            Err(_) => write(&job),
+        }
     }
 
-    fn try_put<T: Serialize>(&self, key: &Key, value: &T) -> std::io::Result<()> {
-        let path = self.path(key);
-        let dir = path.parent().expect("entries live in a folder");
-        std::fs::create_dir_all(dir)?;
-        crate::fs::write_atomically(&path, serde_json::to_vec(value)?)
+    /// Waits until every entry put so far is written.
+    pub fn flush(&self) {
+        let writing = std::mem::take(&mut *self.writing.lock().unwrap_or_else(|e| e.into_inner()));
+        for handle in writing {
+            let _ = handle.join();
+        }
     }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+fn write_entry(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("entries live in a folder");
+    std::fs::create_dir_all(dir)?;
+    crate::fs::write_atomically(path, bytes)
 }
 
 #[cfg(test)]
@@ -127,6 +172,7 @@ mod tests {
         assert_eq!(cache.get::<Vec<u32>>(&key), None);
         assert!(!cache.contains(&key));
         cache.put(&key, &vec![1u32, 2, 3]);
+        // Read back at once: a read waits for the writes before it.
         assert!(cache.contains(&key));
         assert_eq!(cache.get::<Vec<u32>>(&key), Some(vec![1, 2, 3]));
         // What a crash mid-write could leave if entries were written in place.
@@ -139,6 +185,21 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_put_is_on_disk_once_flushed_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeyBuilder::new("t").field("x", "2").finish();
+        let cache = Cache::at(dir.path());
+        cache.put(&key, &7u32);
+        cache.flush();
+        assert_eq!(std::fs::read(cache.path(&key)).unwrap(), b"7");
+        let other = KeyBuilder::new("t").field("x", "3").finish();
+        let path = cache.path(&other);
+        cache.put(&other, &8u32);
+        drop(cache);
+        assert_eq!(std::fs::read(path).unwrap(), b"8");
     }
 
     #[test]
@@ -159,6 +220,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+        // Each thread's cache was dropped: its writes were all done then.
         let got: Vec<u32> = Cache::at(dir.path()).get(&key).unwrap();
         assert_eq!(got.len(), 1000);
         assert!(got.iter().all(|&v| v == got[0]));

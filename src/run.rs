@@ -230,6 +230,7 @@ impl Command {
                 .push(Box::new(crate::report::pcap::Captures::new(dir)?));
         }
         let finished = execute(&engine, &plan, &keys, self.jobs, &cancel, &mut reporters);
+        engine.sweep();
         let host = engine.options().host.clone();
         Ok(Ran {
             finished,
@@ -421,7 +422,8 @@ fn lesson_results<'a>(
 }
 
 /// Carries out the plan. Reporters hear of each result as it comes, then of
-/// the whole run.
+/// the whole run. What students' code may have left running is the caller's
+/// to sweep ([`Engine::sweep`]), once the results are on their way.
 pub fn execute(
     engine: &Engine,
     plan: &Plan<'_>,
@@ -457,7 +459,6 @@ pub fn execute(
         drop(tx);
         gather(plan, rx, reporter, &mut plain_slots, &mut slots);
     });
-    engine.sweep();
 
     let (results, lessons) = lesson_results(plan, plain_slots, slots, cancel);
     let finished = Finished {

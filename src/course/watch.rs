@@ -38,7 +38,12 @@ pub struct Setup {
 
 enum Message {
     Key(KeyEvent),
-    FilesChanged,
+    /// A lesson file changed. `settled`: the change leaves it whole (a
+    /// writer closed it, or a file was renamed onto it), so it can be read
+    /// at once; otherwise more of the same save may follow.
+    FilesChanged {
+        settled: bool,
+    },
     Ran(Box<Ran>),
     /// Something the runner wants the student to read.
     Notice(String),
@@ -117,6 +122,9 @@ fn runner(
         if tx.send(Message::Ran(Box::new(ran))).is_err() {
             break;
         }
+        // After the verdict is on its way: the sweep waits for the contexts
+        // being reset, which the student need not wait for.
+        engine.sweep();
     }
 }
 
@@ -184,6 +192,9 @@ struct Session {
     queued: Option<Vec<usize>>,
     requests: Sender<Request>,
     lang: &'static str,
+    /// Progress recorded but not yet saved: saved once the screen shows
+    /// it, as writing a file whole takes milliseconds of the verdict's way.
+    unsaved: bool,
 }
 
 impl Session {
@@ -268,7 +279,14 @@ impl Session {
                 }
             }
         }
-        let _ = self.course.save();
+        self.unsaved = true;
+    }
+
+    /// Saves the progress recorded since the last save.
+    fn save_progress(&mut self) {
+        if std::mem::take(&mut self.unsaved) {
+            let _ = self.course.save();
+        }
     }
 
     fn files_changed(&mut self) {
@@ -564,16 +582,8 @@ impl Session {
     fn handle(&mut self, message: Message, rx: &Receiver<Message>) -> bool {
         match message {
             Message::Key(k) => return self.key(k),
-            Message::FilesChanged => {
-                // One reload for a burst of events (an editor's save is
-                // several).
-                std::thread::sleep(Duration::from_millis(40));
-                let mut more = Vec::new();
-                while let Ok(m) = rx.try_recv() {
-                    if !matches!(m, Message::FilesChanged) {
-                        more.push(m);
-                    }
-                }
+            Message::FilesChanged { settled } => {
+                let more = rest_of_save(settled, rx);
                 self.files_changed();
                 for m in more {
                     match m {
@@ -588,6 +598,32 @@ impl Session {
             Message::Notice(n) => self.notice = Some(n),
         }
         true
+    }
+}
+
+/// The longest wait for the rest of a save whose events do not say that
+/// the file is whole (an editor that truncates, then writes): one reload
+/// for the burst.
+const SAVE_BURST: Duration = Duration::from_millis(40);
+
+/// Takes in the rest of one save's events; what else came meanwhile, in
+/// order. Waits until an event says the file is whole, [`SAVE_BURST`] at
+/// most, so a save by rename or a closed write is read at once.
+fn rest_of_save(mut settled: bool, rx: &Receiver<Message>) -> Vec<Message> {
+    let deadline = std::time::Instant::now() + SAVE_BURST;
+    let mut other = Vec::new();
+    loop {
+        let next = match settled {
+            true => rx.try_recv().ok(),
+            false => rx
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+                .ok(),
+        };
+        match next {
+            Some(Message::FilesChanged { settled: s }) => settled |= s,
+            Some(m) => other.push(m),
+            None => return other,
+        }
     }
 }
 
@@ -732,6 +768,7 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
         queued: None,
         requests,
         lang,
+        unsaved: false,
     };
     if let Some(c) = session.current {
         session.course.set_current(c);
@@ -748,6 +785,7 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
             break;
         }
         draw(&session.screen(), colour);
+        session.save_progress();
     }
     finish(session)
 }
@@ -767,6 +805,26 @@ fn finish(session: Session) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `event` changes a lesson file, and if so whether it leaves the
+/// file whole: a closed write, or a rename onto it. Reads and metadata are
+/// not changes.
+fn lesson_change(event: &notify::Event) -> Option<bool> {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+    let is_lesson = |p: &PathBuf| crate::lesson::has_lesson_extension(p);
+    let settled = match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        // A rename's destination is its last path.
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+            return event.paths.last().filter(|p| is_lesson(p)).map(|_| true);
+        }
+        EventKind::Modify(ModifyKind::Metadata(_)) => return None,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => false,
+        _ => return None,
+    };
+    event.paths.iter().any(is_lesson).then_some(settled)
+}
+
 /// Watches the folders of the course's lessons: a change to a `.md` file
 /// (written, created, removed, renamed) sends a message. Reads are not
 /// changes: aula reads the lessons itself after each change.
@@ -774,23 +832,11 @@ fn watch_files(
     paths: &[PathBuf],
     tx: Sender<Message>,
 ) -> notify::Result<notify::RecommendedWatcher> {
-    use notify::{EventKind, Watcher as _};
+    use notify::Watcher as _;
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
-        let changes = matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-        ) && !matches!(
-            event.kind,
-            EventKind::Modify(notify::event::ModifyKind::Metadata(_))
-        );
-        if changes
-            && event
-                .paths
-                .iter()
-                .any(|p| crate::lesson::has_lesson_extension(p))
-        {
-            let _ = tx.send(Message::FilesChanged);
+        if let Some(settled) = lesson_change(&event) {
+            let _ = tx.send(Message::FilesChanged { settled });
         }
     })?;
     for p in paths {
@@ -804,4 +850,82 @@ fn watch_files(
         watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
     }
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode};
+    use notify::{Event, EventKind};
+
+    fn event(kind: EventKind, paths: &[&str]) -> Event {
+        paths
+            .iter()
+            .fold(Event::new(kind), |e, p| e.add_path(PathBuf::from(p)))
+    }
+
+    #[test]
+    fn a_closed_write_or_a_rename_onto_a_lesson_leaves_it_whole() {
+        let closed = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        let written = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let renamed = |mode| EventKind::Modify(ModifyKind::Name(mode));
+        assert_eq!(lesson_change(&event(closed, &["l/01.md"])), Some(true));
+        assert_eq!(
+            lesson_change(&event(renamed(RenameMode::To), &["l/01.md"])),
+            Some(true)
+        );
+        assert_eq!(
+            lesson_change(&event(
+                renamed(RenameMode::Both),
+                &["l/.01.md.swp", "l/01.md"]
+            )),
+            Some(true)
+        );
+        // Half a save: truncated or written, created, or moved away (vim
+        // renames the lesson to its backup before writing it anew).
+        assert_eq!(lesson_change(&event(written, &["l/01.md"])), Some(false));
+        let created = EventKind::Create(CreateKind::File);
+        assert_eq!(lesson_change(&event(created, &["l/01.md"])), Some(false));
+        assert_eq!(
+            lesson_change(&event(renamed(RenameMode::From), &["l/01.md"])),
+            Some(false)
+        );
+        assert_eq!(
+            lesson_change(&event(renamed(RenameMode::Both), &["l/01.md", "l/01.md~"])),
+            None
+        );
+        // Not lessons, or not changes.
+        assert_eq!(lesson_change(&event(closed, &["l/notes.txt"])), None);
+        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        assert_eq!(lesson_change(&event(read, &["l/01.md"])), None);
+    }
+
+    #[test]
+    fn a_save_is_read_once_its_file_is_whole_keeping_what_came_between() {
+        let (tx, rx) = channel::<Message>();
+        let key = || Message::Key(KeyEvent::from(KeyCode::Char('h')));
+        tx.send(Message::FilesChanged { settled: false }).unwrap();
+        tx.send(key()).unwrap();
+        tx.send(Message::FilesChanged { settled: true }).unwrap();
+        // Sent well after the save's last event: not part of it. A wait
+        // for the whole burst time would have taken it in.
+        let late = {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(SAVE_BURST * 5);
+                tx.send(Message::Notice("late".into())).unwrap();
+            })
+        };
+        let first = rx.recv().unwrap();
+        assert!(matches!(first, Message::FilesChanged { settled: false }));
+        let other = rest_of_save(false, &rx);
+        assert_eq!(other.len(), 1);
+        assert!(matches!(other[0], Message::Key(_)));
+        late.join().unwrap();
+        assert!(matches!(rx.try_recv(), Ok(Message::Notice(_))));
+        // A save that never says it is whole ends at the burst's end.
+        tx.send(Message::FilesChanged { settled: false }).unwrap();
+        assert!(rest_of_save(false, &rx).is_empty());
+        assert!(rx.try_recv().is_err());
+    }
 }

@@ -512,6 +512,17 @@ impl Setting<'_> {
         }
     }
 
+    /// A name for the cell at `index` that is the same on every run of
+    /// this exercise, whatever the student edits: the context that
+    /// compiled it last is given it again (see [`super::evcxr::pool::Pool::take_for`]).
+    fn cell_key(&self, index: usize) -> String {
+        let role = match self.ex.clients.iter().position(|&c| c == index) {
+            Some(pos) => format!("client {pos}"),
+            None => "server".to_owned(),
+        };
+        format!("{}\0{}\0{role}", self.lesson.path.display(), self.ex.id)
+    }
+
     /// Starts the cell at `index`: a Python peer, a reference's compiled
     /// half where there is one, or else in a context (the spare one, reset,
     /// when there is one). `gate`: it waits until told to go.
@@ -551,7 +562,7 @@ impl Setting<'_> {
                 k.reset()?;
                 k
             }
-            None => self.lane.pool.take()?,
+            None => self.lane.pool.take_for(Some(&self.cell_key(index)))?,
         };
         kernel.link_crates(self.crates.clone());
         let capture = engine.new_capture(&kernel, &self.name(index))?;
@@ -646,7 +657,9 @@ fn attempt(setting: &Setting, cancel: &Cancel) -> Result<Option<ExerciseObservat
             relay.as_mut(),
             cancel,
         )?;
-        if collect(setting, &clock, &mut clients, &mut spare)? {
+        // The last client's end is not followed by a wait: the verdict
+        // waits for nothing but the server now.
+        if collect(setting, &clock, &mut clients, &mut spare)? || clients.done() {
             continue;
         }
         std::thread::sleep(POLL);

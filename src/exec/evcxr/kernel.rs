@@ -222,6 +222,8 @@ pub struct Kernel {
     base_flags: Vec<String>,
     /// The crates the next cells link (see [`Kernel::link_crates`]).
     crates: Option<Arc<Built>>,
+    /// The cell this context compiled last, if any (see [`super::pool::Pool::take_for`]).
+    pub(super) last_cell: Option<String>,
 }
 
 impl Kernel {
@@ -401,6 +403,7 @@ impl Kernel {
             build: None,
             base_flags,
             crates: None,
+            last_cell: None,
         };
         if let Some(c) = confinement {
             kernel.confine_after_warm_up(c, runtime_lib)?;

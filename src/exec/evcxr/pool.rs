@@ -21,6 +21,37 @@ struct State {
     started: usize,
     /// The first start failure, reported to whoever waits next.
     failed: Option<String>,
+    /// The last cells of the contexts being reset now (see [`Pool::take_for`]).
+    resetting: Vec<String>,
+}
+
+impl State {
+    /// The idle context to give for `cell` (see [`choose`]); `None` when
+    /// there is none to give now.
+    fn pick(&mut self, cell: Option<&str>) -> Option<Kernel> {
+        let last: Vec<Option<&str>> = self.idle.iter().map(|k| k.last_cell.as_deref()).collect();
+        let at = choose(&last, &self.resetting, cell)?;
+        Some(self.idle.swap_remove(at))
+    }
+}
+
+/// Which of the idle contexts (`idle`: the cell each compiled last) to give
+/// for `cell`: the one that compiled it last, else one that compiled
+/// nothing yet, else any. `None` when none is idle, or when the one that
+/// compiled it is being reset (`resetting`): it is worth the short wait.
+fn choose(idle: &[Option<&str>], resetting: &[String], cell: Option<&str>) -> Option<usize> {
+    let Some(cell) = cell else {
+        return idle.len().checked_sub(1);
+    };
+    if let Some(at) = idle.iter().position(|&c| c == Some(cell)) {
+        return Some(at);
+    }
+    if resetting.iter().any(|c| c == cell) {
+        return None;
+    }
+    idle.iter()
+        .position(Option::is_none)
+        .or(idle.len().checked_sub(1))
 }
 
 /// Everything a context is started with.
@@ -115,12 +146,25 @@ impl Pool {
 
     /// A context with nothing in it.
     pub fn take(&self) -> Result<Kernel> {
+        self.take_for(None)
+    }
+
+    /// A context with nothing in it, for the cell named `cell` (the same
+    /// name each run): the one that compiled that cell last when it is
+    /// idle or being reset. Its build folder keeps the compiler's
+    /// incremental state of that cell's previous code, so a student's
+    /// small edit compiles in about two thirds of the time a context that
+    /// compiled another cell takes (measured on an echo server: 0.16 s
+    /// against 0.23–0.29 s). Confined contexts scrub that state at each
+    /// reset: there, this changes nothing.
+    pub fn take_for(&self, cell: Option<&str>) -> Result<Kernel> {
         let (lock, cvar) = &*self.state;
         let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(mut k) = st.idle.pop() {
+            if let Some(mut k) = st.pick(cell) {
                 drop(st);
                 k.reset()?;
+                k.last_cell = cell.map(str::to_owned);
                 return Ok(k);
             }
             if let Some(e) = st.failed.take() {
@@ -128,6 +172,9 @@ impl Pool {
             }
             if st.starting == 0 {
                 st.started += 1;
+                // Only a reset can leave `resetting` non-empty, and it is
+                // counted in `starting`.
+                debug_assert!(st.resetting.is_empty());
                 drop(st);
                 return self.spec.start();
             }
@@ -172,6 +219,8 @@ impl Pool {
         // Counted as starting, so `take` waits for it rather than starting
         // another, and `settle` waits for it to end.
         st.starting += 1;
+        let cell = kernel.last_cell.clone();
+        st.resetting.extend(cell.clone());
         drop(st);
         let state = Arc::clone(&self.state);
         std::thread::spawn(move || {
@@ -179,6 +228,9 @@ impl Pool {
             let (lock, cvar) = &*state;
             let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
             st.starting -= 1;
+            if let Some(at) = cell.and_then(|c| st.resetting.iter().position(|r| *r == c)) {
+                st.resetting.swap_remove(at);
+            }
             if reset.is_ok() {
                 st.idle.push(kernel);
             }
@@ -194,5 +246,27 @@ impl Pool {
         while st.starting > 0 {
             st = cvar.wait(st).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose;
+
+    #[test]
+    fn a_cell_gets_the_context_that_compiled_it_last() {
+        let resetting = ["c".to_owned()];
+        let idle = [Some("a"), None, Some("b")];
+        assert_eq!(choose(&idle, &[], Some("b")), Some(2));
+        assert_eq!(choose(&idle, &[], Some("a")), Some(0));
+        // A cell no context compiled: a fresh one, so no other cell's
+        // context is taken from it.
+        assert_eq!(choose(&idle, &[], Some("d")), Some(1));
+        assert_eq!(choose(&[Some("a"), Some("b")], &[], Some("d")), Some(1));
+        // Its own is being reset: waited for.
+        assert_eq!(choose(&idle, &resetting, Some("c")), None);
+        // No cell named: the last one given back.
+        assert_eq!(choose(&idle, &resetting, None), Some(2));
+        assert_eq!(choose(&[], &[], Some("a")), None);
     }
 }
