@@ -161,11 +161,16 @@ impl EvalError {
 
 /// evcxr's refusal to keep a variable between cells: one that holds a
 /// borrow ("can't be persisted") or a closure ("cannot be persisted").
+/// Its words are the only signal: evcxr 0.22's `Error` has no variant for
+/// it (`Message` or a compile error carry it), and evcxr stays unmodified.
 fn says_cannot_persist(message: &str) -> bool {
     message.contains("be persisted")
 }
 
-/// The exit status in evcxr's message about a dead child.
+/// The exit status in evcxr's message about a dead child, for the report
+/// only: that the child died is the error's variant, which is what the
+/// verdict follows; evcxr keeps the status itself (it waits for its own
+/// child), so its words are where the report can find it.
 fn died_status(message: &str) -> String {
     let status = message.lines().last().unwrap_or("").trim();
     status
