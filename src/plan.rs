@@ -112,7 +112,7 @@ pub fn inputs(lessons: &[Lesson], environment: &str) -> String {
 /// code runs isolated, and the toolchain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
-    /// The engine's options, as they print.
+    /// The engine's options, as JSON of their fields.
     pub options: String,
     pub isolated: bool,
     /// What `rustc -vV` says; empty where it could not run.
@@ -134,13 +134,42 @@ impl fmt::Display for Environment {
 /// exercise's cells, their expected outputs, or the plain cells they see
 /// change, and not when prose or other exercises do.
 pub fn fingerprint(lesson: &Lesson, ex: &Exercise) -> String {
-    let mut key = KeyBuilder::new("fingerprint").field("timeout", format!("{:?}", ex.timeout));
+    let mut key = KeyBuilder::new("fingerprint").field("timeout", timeout_ms(ex));
     key = crate_fields(key, &lesson.crates_of(ex));
     for &i in &seen_by(lesson, ex).0 {
         let cell = lesson.cell(i);
-        key = cell_fields(key, cell, format!("{:?}", cell.kind));
+        key = cell_fields(key, cell, kind_key(&cell.kind));
     }
     key.finish().as_str().to_owned()
+}
+
+/// An exercise's timeout in a key: whole milliseconds (lessons write
+/// whole seconds).
+fn timeout_ms(ex: &Exercise) -> String {
+    ex.timeout.as_millis().to_string()
+}
+
+/// A cell's kind in a key, by stable names rather than how `Debug` prints
+/// it: the role, its exercise, and a client's hiding and wire faults (as
+/// the lesson writes them). The match names every field, so a new one
+/// does not compile until it is keyed too.
+fn kind_key(kind: &CellKind) -> String {
+    match kind {
+        CellKind::Plain => "plain".to_owned(),
+        CellKind::Ignored => "ignored".to_owned(),
+        CellKind::Server { exercise } => format!("server of {exercise}"),
+        CellKind::Client {
+            exercise,
+            hidden,
+            wire,
+        } => {
+            let wire: Vec<String> = wire.iter().map(ToString::to_string).collect();
+            format!(
+                "client of {exercise}, hidden {hidden}, wire {}",
+                wire.join("+")
+            )
+        }
+    }
 }
 
 /// The crates a unit links, by what `[dependencies]` says of them.
@@ -240,14 +269,14 @@ impl<'a> Keys<'a> {
             .collect();
         let mut key = KeyBuilder::new("exercise")
             .field("environment", &self.environment)
-            .field("timeout", format!("{:?}", ex.timeout))
+            .field("timeout", timeout_ms(ex))
             .field("replay", format!("{replayed:?}"));
         key = crate_fields(key, &lesson.crates_of(ex));
         for &i in &seen.0 {
             let cell = lesson.cell(i);
             // Which plain cells each exercise cell sees is part of what it runs.
             let sees = lesson.plain_cells_above(cell.line()).count();
-            key = cell_fields(key, cell, format!("{:?} sees {sees}", cell.kind));
+            key = cell_fields(key, cell, format!("{} sees {sees}", kind_key(&cell.kind)));
         }
         key.finish()
     }
@@ -431,5 +460,45 @@ mod tests {
             keys.plain_key(&tokio1, 0).as_str(),
             keys.plain_key(&tokio2, 0).as_str()
         );
+    }
+
+    #[test]
+    fn keys_change_with_the_timeout_and_each_part_of_a_cells_kind() {
+        let with = |server: &str, client: &str| {
+            let text = format!(
+                "```rust,server,exercise=e{server}\nserve();\n```\n\n```rust,client,exercise=e{client}\nask();\n```\n"
+            );
+            crate::lesson::parse(std::path::Path::new("l.md"), &text).unwrap()
+        };
+        let lessons = [
+            with("", ""),
+            with(",timeout=6", ""),
+            with(",timeout=7", ""),
+            with("", ",hidden"),
+            with("", ",wire=split:1"),
+            with("", ",wire=split:2"),
+            with("", ",wire=split:1+delay:5"),
+        ];
+        let keys = Keys::new(&Environment::default(), None);
+        let fps: Vec<String> = lessons
+            .iter()
+            .map(|l| fingerprint(l, &l.exercises[0]))
+            .collect();
+        let exs: Vec<String> = lessons
+            .iter()
+            .map(|l| {
+                keys.exercise_key(l, &l.exercises[0], &[])
+                    .as_str()
+                    .to_owned()
+            })
+            .collect();
+        for i in 0..lessons.len() {
+            for j in 0..i {
+                assert_ne!(fps[i], fps[j], "fingerprints {i} and {j}");
+                assert_ne!(exs[i], exs[j], "keys {i} and {j}");
+            }
+        }
+        assert_eq!(fps[0], fingerprint(&with("", ""), &lessons[0].exercises[0]));
+        assert_ne!(kind_key(&CellKind::Plain), kind_key(&CellKind::Ignored));
     }
 }

@@ -47,25 +47,54 @@ use crate::plan::Replay;
 /// the run.
 pub const COMPILE_LIMIT: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Clone, PartialEq)]
+/// Serialized, the engine's part of cache keys (`toolchain::environment`):
+/// durations as whole milliseconds, every field by name.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Options {
     /// Most bytes a cell may write to stdout (LESSON-FORMAT.md: 1 MiB).
     pub output_cap: usize,
     /// How long a server may take to end by itself after its last client.
+    #[serde(serialize_with = "millis")]
     pub grace: Duration,
     /// Wall-clock limit of a plain cell.
+    #[serde(serialize_with = "millis")]
     pub cell_timeout: Duration,
     /// How long the compiler may spend on one cell (`--compile-timeout`).
+    #[serde(serialize_with = "millis")]
     pub compile_limit: Duration,
     /// The address the runner provides as `HOST`.
     pub host: String,
     /// Resource limits of the processes that run students' code.
+    #[serde(serialize_with = "limits")]
     pub limits: sandbox::Limits,
     /// rustc's `-C opt-level` for cells. `0` by default: lessons' code is
     /// small and waits on the network, and compiling is most of a run.
     pub opt_level: String,
     /// Put a recording relay between clients and server (`--trace`).
     pub trace: bool,
+}
+
+/// A duration in a cache key: whole milliseconds, as lessons and flags
+/// give them (none is finer).
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+/// The limits in a cache key, field by field: `sandbox::Limits` derives
+/// no serde of its own. The pattern names every field, so a new one does
+/// not compile until it is hashed too.
+fn limits<S: serde::Serializer>(l: &sandbox::Limits, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let sandbox::Limits {
+        address_space,
+        file_size,
+        processes,
+    } = *l;
+    let mut out = s.serialize_struct("Limits", 3)?;
+    out.serialize_field("address_space", &address_space)?;
+    out.serialize_field("file_size", &file_size)?;
+    out.serialize_field("processes", &processes)?;
+    out.end()
 }
 
 impl Options {
