@@ -14,6 +14,7 @@ use serde_json::json;
 use serde_json::Value;
 
 use crate::outcome::Verdict;
+use crate::plan::UnitId;
 use crate::report::json::{LessonReport, Report, RunRecord, Runner, Totals};
 
 /// A shard's report as merge reads it. Its summary is left unread: merge
@@ -87,7 +88,7 @@ fn checked(shards: &[Shard]) -> Result<&RunRecord, String> {
             "the first report has no `run` field: was it made by `aula run --format json`?".into(),
         );
     };
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut seen: BTreeSet<&UnitId> = BTreeSet::new();
     for (i, shard) in shards.iter().enumerate() {
         let theirs = shard.run.as_ref().map(|r| &r.info);
         let fields = [
@@ -106,19 +107,14 @@ fn checked(shards: &[Shard]) -> Result<&RunRecord, String> {
             }
         }
         for unit in theirs.into_iter().flat_map(|r| &r.units) {
-            if !seen.insert(unit.as_str()) {
+            if !seen.insert(unit) {
                 return Err(format!(
                     "`{unit}` is in more than one report: the shards overlap"
                 ));
             }
         }
     }
-    if let Some(missing) = run
-        .info
-        .all_units
-        .iter()
-        .find(|u| !seen.contains(u.as_str()))
-    {
+    if let Some(missing) = run.info.all_units.iter().find(|u| !seen.contains(u)) {
         return Err(format!("no report has `{missing}`: a shard is missing"));
     }
     Ok(run)
@@ -134,7 +130,7 @@ fn lesson(shards: &[Shard], path: String) -> LessonReport {
             .flat_map(|s| &s.lessons)
             .filter(|l| l.path == path)
     };
-    let plain_unit = format!("{path}::(cells)");
+    let plain_unit = UnitId::plain_of(&path);
     let plain = shards
         .iter()
         .find(|s| {
@@ -157,11 +153,8 @@ fn lesson(shards: &[Shard], path: String) -> LessonReport {
 fn all_lessons(run: &RunRecord) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for unit in &run.info.all_units {
-        let lesson = unit
-            .rsplit_once("::")
-            .map_or(unit.clone(), |(l, _)| l.to_owned());
-        if !out.contains(&lesson) {
-            out.push(lesson);
+        if !out.iter().any(|l| l == unit.lesson()) {
+            out.push(unit.lesson().to_owned());
         }
     }
     out
@@ -245,5 +238,17 @@ mod tests {
         other["run"]["inputs"] = json!("def");
         let err = reports(&[one, other]).unwrap_err();
         assert!(err.contains("other inputs"), "{err}");
+    }
+
+    #[test]
+    fn lessons_whose_paths_hold_the_separator_keep_their_whole_path() {
+        let mut run = shard("slice:1/1", &[], json!([]));
+        run["run"]["all_units"] = json!(["x::a.md::(cells)", "x::a.md::e", "b.md::f"]);
+        let shard: Shard = serde::Deserialize::deserialize(&run).unwrap();
+        let lessons = all_lessons(shard.run.as_ref().unwrap());
+        assert_eq!(lessons, vec!["x::a.md", "b.md"]);
+        run["run"]["units"] = json!(["no-separator"]);
+        let err = reports(&[run]).unwrap_err();
+        assert!(err.contains("not a unit"), "{err}");
     }
 }

@@ -57,7 +57,11 @@ impl Partition {
 
     /// The `items` this shard takes, `names` naming them in the same
     /// order; all of them without a partition.
-    pub fn shard<T>(partition: Option<Partition>, items: Vec<T>, names: &[String]) -> Vec<T> {
+    pub fn shard<T>(
+        partition: Option<Partition>,
+        items: Vec<T>,
+        names: &[impl AsRef<str>],
+    ) -> Vec<T> {
         match partition {
             Some(p) => items
                 .into_iter()
@@ -70,12 +74,13 @@ impl Partition {
     }
 
     /// Which of `units` (qualified names, in plan order) this shard runs.
-    pub fn select(&self, units: &[String]) -> Vec<bool> {
+    /// Any text will do: units' IDs are `plan`'s, a layer above this one.
+    pub fn select(&self, units: &[impl AsRef<str>]) -> Vec<bool> {
         units
             .iter()
             .enumerate()
             .map(|(i, name)| match *self {
-                Partition::Hash { shard, total } => hash(name) % total == shard - 1,
+                Partition::Hash { shard, total } => hash(name.as_ref()) % total == shard - 1,
                 Partition::Slice { shard, total } => i as u64 % total == shard - 1,
             })
             .collect()

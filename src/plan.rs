@@ -15,30 +15,126 @@ use crate::lesson::{CellKind, Exercise, Lesson};
 use crate::outcome::{ExerciseResult, PlainResult};
 use crate::partition::Partition;
 
-/// The qualified name of an exercise: `lessons/07-sockets.md::tcp-echo`.
-pub fn exercise_name(lesson: &Lesson, ex: &Exercise) -> String {
-    format!("{}::{}", lesson.path.display(), ex.id)
+/// What separates a unit's lesson from its exercise in its qualified name.
+const SEPARATOR: &str = "::";
+
+/// A unit's qualified name: its lesson's path and its exercise's ID, or
+/// `(cells)` for the lesson's plain cells. Written as
+/// `lessons/07-sockets.md::tcp-echo`, in reports (serde as that string)
+/// and progress files, and read back from it: a path may hold `::`, an
+/// exercise ID cannot (letters, digits, `-`, `_`, `.`), so the text is
+/// split at its last `::`. Compared and ordered as its text, as the
+/// strings it replaces were.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitId {
+    /// The whole text; `lesson` ends where the last `::` starts.
+    text: String,
 }
 
-/// The qualified name of a lesson's plain cells, as one unit. `(cells)`
-/// cannot be an exercise ID, so it never clashes with one.
-pub fn plain_name(lesson: &Lesson) -> String {
-    format!("{}::(cells)", lesson.path.display())
+impl UnitId {
+    /// The unit of lesson `lesson` (its path as displayed) named `id`.
+    pub fn new(lesson: &str, id: &str) -> UnitId {
+        UnitId {
+            text: format!("{lesson}{SEPARATOR}{id}"),
+        }
+    }
+
+    /// An exercise: `lessons/07-sockets.md::tcp-echo`.
+    pub fn exercise(lesson: &Lesson, ex: &Exercise) -> UnitId {
+        UnitId::new(&lesson.path.display().to_string(), &ex.id)
+    }
+
+    /// A lesson's plain cells, as one unit. `(cells)` cannot be an
+    /// exercise ID, so it never clashes with one.
+    pub fn plain(lesson: &Lesson) -> UnitId {
+        UnitId::plain_of(&lesson.path.display().to_string())
+    }
+
+    /// The plain cells of the lesson at `path` (as displayed).
+    pub fn plain_of(path: &str) -> UnitId {
+        UnitId::new(path, "(cells)")
+    }
+
+    fn split(&self) -> (&str, &str) {
+        // Every UnitId holds the separator: `new` puts it in, `from_str`
+        // refuses text without it.
+        self.text.rsplit_once(SEPARATOR).unwrap_or((&self.text, ""))
+    }
+
+    /// The lesson's path, as displayed.
+    pub fn lesson(&self) -> &str {
+        self.split().0
+    }
+
+    /// The exercise's ID, or `(cells)`.
+    pub fn id(&self) -> &str {
+        self.split().1
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for UnitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq<UnitId> for String {
+    /// A unit's text against the unit: `watch` asks its runner for
+    /// exercises by their text, and finds the current one by its unit.
+    fn eq(&self, other: &UnitId) -> bool {
+        *self == other.text
+    }
+}
+
+impl AsRef<str> for UnitId {
+    /// Partitions hash and deal units by their text.
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::str::FromStr for UnitId {
+    type Err = String;
+
+    /// The text a [`UnitId`] displays as; without `::` it names no unit.
+    fn from_str(s: &str) -> Result<UnitId, String> {
+        match s.rsplit_once(SEPARATOR) {
+            Some((lesson, id)) => Ok(UnitId::new(lesson, id)),
+            None => Err(format!("`{s}` is not a unit: it has no `{SEPARATOR}`")),
+        }
+    }
+}
+
+impl serde::Serialize for UnitId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UnitId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<UnitId, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Every unit of these lessons, in plan order: each lesson's plain cells
 /// (where it has any), then its selected exercises.
-pub fn units(lessons: &[Lesson], selected: &dyn Fn(&Lesson, &Exercise) -> bool) -> Vec<String> {
+pub fn units(lessons: &[Lesson], selected: &dyn Fn(&Lesson, &Exercise) -> bool) -> Vec<UnitId> {
     let mut units = Vec::new();
     for l in lessons {
         if plain_cells(l).next().is_some() {
-            units.push(plain_name(l));
+            units.push(UnitId::plain(l));
         }
         units.extend(
             l.exercises
                 .iter()
                 .filter(|e| selected(l, e))
-                .map(|e| exercise_name(l, e)),
+                .map(|e| UnitId::exercise(l, e)),
         );
     }
     units
@@ -49,9 +145,9 @@ pub fn units(lessons: &[Lesson], selected: &dyn Fn(&Lesson, &Exercise) -> bool) 
 pub struct Selection {
     partition: Option<Partition>,
     /// Every unit of the whole run, in plan order.
-    pub all_units: Vec<String>,
+    pub all_units: Vec<UnitId>,
     /// This shard's units: all of them without a partition.
-    pub units: Vec<String>,
+    pub units: Vec<UnitId>,
 }
 
 impl Selection {
@@ -87,12 +183,12 @@ impl Selection {
 
     /// Whether the run reports this exercise.
     pub fn selected(&self, lesson: &Lesson, ex: &Exercise) -> bool {
-        self.units.contains(&exercise_name(lesson, ex))
+        self.units.contains(&UnitId::exercise(lesson, ex))
     }
 
     /// Whether the run reports this lesson's plain cells.
     pub fn reports_plain(&self, lesson: &Lesson) -> bool {
-        self.partition.is_none() || self.units.contains(&plain_name(lesson))
+        self.partition.is_none() || self.units.contains(&UnitId::plain(lesson))
     }
 }
 
@@ -500,5 +596,42 @@ mod tests {
         }
         assert_eq!(fps[0], fingerprint(&with("", ""), &lessons[0].exercises[0]));
         assert_ne!(kind_key(&CellKind::Plain), kind_key(&CellKind::Ignored));
+    }
+
+    #[test]
+    fn a_unit_id_round_trips_its_text_and_splits_at_the_last_separator() {
+        let l = lesson("");
+        let ex = UnitId::exercise(&l, &l.exercises[0]);
+        assert_eq!(ex.to_string(), "l.md::e");
+        assert_eq!(UnitId::plain(&l).to_string(), "l.md::(cells)");
+        // A path may hold `::` (an exercise ID cannot): as merge split
+        // these strings before, at the last one.
+        for (text, lesson, id) in [
+            (
+                "lessons/07-sockets.md::tcp-echo",
+                "lessons/07-sockets.md",
+                "tcp-echo",
+            ),
+            ("odd::dir/a::b.md::x.y", "odd::dir/a::b.md", "x.y"),
+            ("a.md::(cells)", "a.md", "(cells)"),
+            ("::x", "", "x"),
+        ] {
+            let unit: UnitId = text.parse().unwrap();
+            assert_eq!((unit.lesson(), unit.id()), (lesson, id), "{text}");
+            assert_eq!(unit.to_string(), text);
+            assert_eq!(unit, UnitId::new(lesson, id));
+            let json = serde_json::to_string(&unit).unwrap();
+            assert_eq!(json, serde_json::to_string(text).unwrap());
+            assert_eq!(serde_json::from_str::<UnitId>(&json).unwrap(), unit);
+        }
+        assert!("no-qualified-name".parse::<UnitId>().is_err());
+        assert!(serde_json::from_str::<UnitId>("\"a.md\"").is_err());
+        // Ordered as their text, as progress files list them.
+        let mut units: Vec<UnitId> = ["a.md::x", "a.md-b.md::y"]
+            .iter()
+            .map(|t| t.parse().unwrap())
+            .collect();
+        units.sort();
+        assert_eq!(units[0].as_str(), "a.md-b.md::y");
     }
 }

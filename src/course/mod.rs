@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::lesson::{self, Lesson, LessonError};
 use crate::outcome::ExerciseResult;
-use crate::plan::{self, Keys, Plan};
+use crate::plan::{self, Keys, Plan, UnitId};
 pub use progress::{Progress, Status};
 
 /// One exercise of the course, in course order.
@@ -18,7 +18,10 @@ pub use progress::{Progress, Status};
 pub struct Entry {
     pub lesson: usize,
     pub exercise: usize,
-    /// Qualified name: `lessons/07-sockets.md::tcp-echo`.
+    /// Which unit it is: what its status and the current exercise go by.
+    pub unit: UnitId,
+    /// `unit` as text (`lessons/07-sockets.md::tcp-echo`): what `watch`
+    /// asks its runner for and shows, and `list` prints.
     pub name: String,
 }
 
@@ -36,10 +39,14 @@ fn entries_of(lessons: &[Lesson]) -> Vec<Entry> {
         .iter()
         .enumerate()
         .flat_map(|(li, l)| {
-            l.exercises.iter().enumerate().map(move |(ei, ex)| Entry {
-                lesson: li,
-                exercise: ei,
-                name: plan::exercise_name(l, ex),
+            l.exercises.iter().enumerate().map(move |(ei, ex)| {
+                let unit = UnitId::exercise(l, ex);
+                Entry {
+                    lesson: li,
+                    exercise: ei,
+                    name: unit.to_string(),
+                    unit,
+                }
             })
         })
         .collect()
@@ -74,7 +81,7 @@ impl Course {
     }
 
     pub fn status(&self, i: usize) -> Status {
-        self.progress.status(&self.entries[i].name)
+        self.progress.status(&self.entries[i].unit)
     }
 
     pub fn done(&self) -> usize {
@@ -92,12 +99,12 @@ impl Course {
             for (k, cached) in lp.cached.iter().enumerate() {
                 if let Some(r) = cached {
                     let ex = &lp.lesson.exercises[lp.exercises[k]];
-                    found.push((plan::exercise_name(lp.lesson, ex), r.verdict.passed()));
+                    found.push((UnitId::exercise(lp.lesson, ex), r.verdict.passed()));
                 }
             }
         }
-        for (name, passed) in found {
-            self.progress.statuses.entry(name).or_insert(if passed {
+        for (unit, passed) in found {
+            self.progress.statuses.entry(unit).or_insert(if passed {
                 Status::Done
             } else {
                 Status::Failing
@@ -112,7 +119,7 @@ impl Course {
             .progress
             .current
             .as_ref()
-            .and_then(|c| self.entries.iter().position(|e| &e.name == c));
+            .and_then(|c| self.entries.iter().position(|e| &e.unit == c));
         named.or_else(|| self.next_not_done(None))
     }
 
@@ -127,7 +134,7 @@ impl Course {
     }
 
     pub fn set_current(&mut self, i: usize) {
-        self.progress.current = Some(self.entries[i].name.clone());
+        self.progress.current = Some(self.entries[i].unit.clone());
     }
 
     /// Records an exercise's verdict.
@@ -142,7 +149,7 @@ impl Course {
         };
         self.progress
             .statuses
-            .insert(plan::exercise_name(lesson, ex), status);
+            .insert(UnitId::exercise(lesson, ex), status);
     }
 
     pub fn save(&self) -> std::io::Result<()> {
@@ -162,13 +169,13 @@ impl Course {
         if same {
             return Ok(None);
         }
-        let before: Vec<(String, String)> = self
+        let before: Vec<(UnitId, String)> = self
             .entries
             .iter()
             .map(|e| {
                 let l = &self.lessons[e.lesson];
                 (
-                    e.name.clone(),
+                    e.unit.clone(),
                     plan::fingerprint(l, &l.exercises[e.exercise]),
                 )
             })
@@ -180,7 +187,7 @@ impl Course {
             .filter(|(_, e)| {
                 let l = &lessons[e.lesson];
                 let now = plan::fingerprint(l, &l.exercises[e.exercise]);
-                !before.iter().any(|(n, f)| n == &e.name && f == &now)
+                !before.iter().any(|(u, f)| u == &e.unit && f == &now)
             })
             .map(|(i, _)| i)
             .collect();
@@ -209,7 +216,7 @@ mod tests {
         let mut c = course(dir.path());
         assert_eq!(c.entries.len(), 2);
         assert_eq!(c.current(), Some(0));
-        let a = c.entries[0].name.clone();
+        let a = c.entries[0].unit.clone();
         c.progress.statuses.insert(a, Status::Done);
         assert_eq!(c.current(), Some(1));
         assert_eq!(c.next_not_done(Some(1)), Some(1));

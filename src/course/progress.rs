@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::plan::UnitId;
+
 /// The file's name, in the folder of the course's lessons.
 pub const FILE_NAME: &str = "aula-progress.txt";
 
@@ -40,10 +42,11 @@ impl Status {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// The exercise the student is on, by qualified name.
-    pub current: Option<String>,
-    /// Statuses by qualified name; exercises never tried are absent.
-    pub statuses: BTreeMap<String, Status>,
+    /// The exercise the student is on.
+    pub current: Option<UnitId>,
+    /// Statuses by unit, in the order of their text (the file's order);
+    /// exercises never tried are absent.
+    pub statuses: BTreeMap<UnitId, Status>,
 }
 
 /// Why a progress file was not taken as it is.
@@ -68,20 +71,17 @@ impl Progress {
                 text: line.to_owned(),
             };
             let (word, name) = line.split_once(' ').ok_or_else(damaged)?;
-            let name = name.trim();
-            if !name.contains("::") {
-                return Err(damaged());
-            }
+            let unit: UnitId = name.trim().parse().map_err(|_| damaged())?;
             let status = match word {
                 "current" => {
-                    p.current = Some(name.to_owned());
+                    p.current = Some(unit);
                     continue;
                 }
                 "done" => Status::Done,
                 "failing" => Status::Failing,
                 _ => return Err(damaged()),
             };
-            p.statuses.insert(name.to_owned(), status);
+            p.statuses.insert(unit, status);
         }
         Ok(p)
     }
@@ -99,8 +99,8 @@ impl Progress {
         out
     }
 
-    pub fn status(&self, name: &str) -> Status {
-        self.statuses.get(name).copied().unwrap_or(Status::NotTried)
+    pub fn status(&self, unit: &UnitId) -> Status {
+        self.statuses.get(unit).copied().unwrap_or(Status::NotTried)
     }
 }
 
@@ -147,18 +147,22 @@ pub fn save(path: &Path, progress: &Progress) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A unit from its text, as the file has it.
+    fn u(text: &str) -> UnitId {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn progress_round_trips_and_damage_is_reported_with_its_line() {
         let mut p = Progress {
-            current: Some("l/07.md::tcp-echo".into()),
+            current: Some(u("l/07.md::tcp-echo")),
             ..Default::default()
         };
-        p.statuses.insert("l/00.md::ola".into(), Status::Done);
-        p.statuses
-            .insert("l/07.md::tcp-echo".into(), Status::Failing);
+        p.statuses.insert(u("l/00.md::ola"), Status::Done);
+        p.statuses.insert(u("l/07.md::tcp-echo"), Status::Failing);
         let text = p.render();
         assert_eq!(Progress::parse(&text), Ok(p.clone()));
-        assert_eq!(p.status("l/07.md::udp"), Status::NotTried);
+        assert_eq!(p.status(&u("l/07.md::udp")), Status::NotTried);
 
         let bad = "# x\ndone l/00.md::ola\nfinished l/07.md::tcp\n";
         assert_eq!(
@@ -178,7 +182,7 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         assert_eq!(load(&path), (Progress::default(), None));
         let mut p = Progress::default();
-        p.statuses.insert("a.md::x".into(), Status::Done);
+        p.statuses.insert(u("a.md::x"), Status::Done);
         save(&path, &p).unwrap();
         assert_eq!(load(&path), (p, None));
         std::fs::write(&path, "garbage line\n").unwrap();

@@ -83,7 +83,8 @@ fn runner(
     for req in requests {
         let keys = Keys::new(&environment, cache.as_ref());
         let selected = |l: &Lesson, ex: &crate::lesson::Exercise| {
-            req.names.contains(&plan::exercise_name(l, ex))
+            req.names
+                .contains(&plan::UnitId::exercise(l, ex).to_string())
         };
         let plan = Plan::new(&req.lessons, &selected, &keys);
         let untyped = crate::exec::evcxr::analysis::untyped_variables(&req.lessons);
@@ -224,7 +225,7 @@ impl Session {
             .filter(|l| {
                 l.exercises
                     .iter()
-                    .any(|ex| names.contains(&plan::exercise_name(l, ex)))
+                    .any(|ex| names.contains(&plan::UnitId::exercise(l, ex).to_string()))
             })
             .cloned()
             .collect();
@@ -267,7 +268,7 @@ impl Session {
                 self.course.record(lesson, e);
                 let name = lesson
                     .exercise(&e.id)
-                    .map(|ex| plan::exercise_name(lesson, ex));
+                    .map(|ex| plan::UnitId::exercise(lesson, ex).to_string());
                 let is_current = self
                     .current
                     .is_some_and(|c| Some(&self.course.entries[c].name) == name.as_ref());

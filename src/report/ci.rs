@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::json::{CellReport, ExerciseReport, LessonReport, Report};
 use crate::outcome::Verdict;
+use crate::plan::UnitId;
 
 fn millis(ms: Option<u64>) -> Duration {
     Duration::from_millis(ms.unwrap_or(0))
@@ -136,7 +137,8 @@ pub fn junit_of(report: &Report) -> String {
             let name = ex
                 .name
                 .clone()
-                .unwrap_or_else(|| format!("{path}::{}", ex.id));
+                .unwrap_or_else(|| UnitId::new(path, &ex.id))
+                .to_string();
             let mut case = if ex.verdict == Verdict::Pass {
                 TestCase::new(name, TestCaseStatus::success())
             } else {

@@ -14,6 +14,7 @@ use crate::lesson::Lesson;
 use crate::observation::Diagnostic;
 use crate::outcome::Finished;
 use crate::outcome::{CellResult, ExerciseResult, PlainResult, Role, Summary, Verdict};
+use crate::plan::UnitId;
 
 fn millis(d: std::time::Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
@@ -131,7 +132,7 @@ fn exercise(e: &ExerciseResult, lesson: &Lesson) -> Value {
     let mut obj = Map::new();
     obj.insert("id".into(), json!(e.id));
     if let Some(ex) = ex {
-        obj.insert("name".into(), json!(crate::plan::exercise_name(lesson, ex)));
+        obj.insert("name".into(), json!(UnitId::exercise(lesson, ex)));
         obj.insert("line".into(), json!(ex.line));
         notebook_cell(&mut obj, lesson, ex.line);
     }
@@ -179,8 +180,8 @@ pub struct RunInfo {
     #[serde(default)]
     pub lessons: Vec<String>,
     pub partition: Option<String>,
-    pub all_units: Vec<String>,
-    pub units: Vec<String>,
+    pub all_units: Vec<UnitId>,
+    pub units: Vec<UnitId>,
 }
 
 /// The whole report.
@@ -305,7 +306,7 @@ impl CellReport {
 pub struct ExerciseReport {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<UnitId>,
     pub line: u64,
     pub verdict: Verdict,
     pub points: u64,
