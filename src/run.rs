@@ -6,7 +6,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::exec::{Cancel, Engine};
@@ -337,31 +337,42 @@ fn plain_lessons(
     }
 }
 
-/// One exercise worker: takes the next task until none is left, the run is
-/// cancelled or nobody listens for results any more.
-fn exercise_worker(
-    engine: &Engine,
-    plan: &Plan<'_>,
-    keys: &Keys<'_>,
-    cancel: &Cancel,
-    work: (&Ready, &AtomicUsize, &[(usize, usize)]),
-    tx: &Sender<Message>,
-) {
-    let (ready, next, tasks) = work;
-    loop {
-        let i = next.fetch_add(1, Ordering::SeqCst);
-        if i >= tasks.len() || cancel.is_cancelled() {
-            break;
-        }
-        let (li, k) = tasks[i];
-        let replay = ready.wait(li);
-        let lesson = plan.lessons[li].lesson;
-        let ex = &lesson.exercises[plan.lessons[li].exercises[k]];
-        if let Some(result) = exercise(engine, lesson, ex, &replay, keys, cancel)
-            && tx.send(Message::Exercise(li, k, result)).is_err()
-        {
-            break;
-        }
+/// The worker pool of `run` and `grade`: up to `jobs` threads in `scope`
+/// (at least one, never more than there are items), each with a lane of
+/// its own (`0..`, the engine's lane it uses), taking the next item until
+/// none is left, the run is cancelled, `work` says it was (`None`), or
+/// nobody listens for results any more. Each item is taken once; what
+/// `work` makes of it is sent on `tx` as soon as it is made.
+pub fn spawn_workers<'scope, T, R, F>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    items: &'scope [T],
+    jobs: usize,
+    cancel: &'scope Cancel,
+    tx: &Sender<R>,
+    work: F,
+) where
+    T: Sync,
+    R: Send + 'scope,
+    F: Fn(usize, &T) -> Option<R> + Send + Sync + 'scope,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let work = Arc::new(work);
+    for lane in 0..jobs.max(1).min(items.len()) {
+        let (tx, next, work) = (tx.clone(), next.clone(), work.clone());
+        scope.spawn(move || {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= items.len() || cancel.is_cancelled() {
+                    break;
+                }
+                let Some(made) = work(lane, &items[i]) else {
+                    break;
+                };
+                if tx.send(made).is_err() {
+                    break;
+                }
+            }
+        });
     }
 }
 
@@ -440,7 +451,6 @@ pub fn execute(
     });
     let ready = Ready::new(plan.lessons.len());
     let tasks = exercise_tasks(plan);
-    let next = AtomicUsize::new(0);
     let mut plain_slots: Vec<Vec<PlainResult>> = vec![Vec::new(); plan.lessons.len()];
     let mut slots: Vec<Vec<Option<ExerciseResult>>> =
         plan.lessons.iter().map(|l| l.cached.clone()).collect();
@@ -451,11 +461,16 @@ pub fn execute(
             let (tx, ready) = (tx.clone(), &ready);
             scope.spawn(move || plain_lessons(engine, plan, keys, cancel, ready, &tx));
         }
-        for _ in 0..jobs.max(1).min(tasks.len()) {
-            let tx = tx.clone();
-            let work = (&ready, &next, tasks.as_slice());
-            scope.spawn(move || exercise_worker(engine, plan, keys, cancel, work, &tx));
-        }
+        let ready = &ready;
+        // An exercise waits only for its own lesson's plain cells; `None`
+        // from it means the run was cancelled.
+        spawn_workers(scope, &tasks, jobs, cancel, &tx, move |_, &(li, k)| {
+            let replay = ready.wait(li);
+            let lesson = plan.lessons[li].lesson;
+            let ex = &lesson.exercises[plan.lessons[li].exercises[k]];
+            let result = exercise(engine, lesson, ex, &replay, keys, cancel)?;
+            Some(Message::Exercise(li, k, result))
+        });
         drop(tx);
         gather(plan, rx, reporter, &mut plain_slots, &mut slots);
     });
@@ -469,4 +484,90 @@ pub fn execute(
     };
     reporter.event(&Event::Finished(&finished, &lessons));
     finished
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    /// The threads each lane ran on.
+    type Lanes = HashMap<usize, HashSet<std::thread::ThreadId>>;
+
+    /// What the pool sent for `items`, with the lanes that took them, and
+    /// the threads each lane ran on.
+    fn pooled(
+        items: &[usize],
+        jobs: usize,
+        cancel: &Cancel,
+        work: impl Fn(usize, &usize) -> Option<usize> + Send + Sync,
+    ) -> (Vec<(usize, usize)>, Lanes) {
+        let threads = Mutex::new(Lanes::new());
+        let sent = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (threads, work) = (&threads, &work);
+            spawn_workers(scope, items, jobs, cancel, &tx, move |lane, item| {
+                let id = std::thread::current().id();
+                threads.lock().unwrap().entry(lane).or_default().insert(id);
+                Some((lane, work(lane, item)?))
+            });
+            drop(tx);
+            rx.into_iter().collect::<Vec<_>>()
+        });
+        (sent, threads.into_inner().unwrap())
+    }
+
+    #[test]
+    fn every_item_is_made_once_and_every_result_arrives() {
+        let items: Vec<usize> = (0..200).collect();
+        let (sent, _) = pooled(&items, 4, &Cancel::new(), |_, &i| Some(i * 2));
+        let mut made: Vec<usize> = sent.iter().map(|&(_, r)| r).collect();
+        made.sort();
+        assert_eq!(made, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn each_worker_has_a_lane_of_its_own_and_no_more_than_jobs_or_items() {
+        let items: Vec<usize> = (0..64).collect();
+        let (_, threads) = pooled(&items, 3, &Cancel::new(), |_, &i| {
+            std::thread::sleep(Duration::from_millis(1));
+            Some(i)
+        });
+        assert!(threads.keys().all(|&lane| lane < 3), "{threads:?}");
+        // One thread per lane, and no thread under two lanes.
+        assert!(threads.values().all(|t| t.len() == 1), "{threads:?}");
+        let all: HashSet<_> = threads.values().flatten().collect();
+        assert_eq!(all.len(), threads.len());
+
+        let (_, threads) = pooled(&[7, 8], 16, &Cancel::new(), |_, &i| Some(i));
+        assert!(threads.keys().all(|&lane| lane < 2), "{threads:?}");
+        let (sent, _) = pooled(&[7, 8], 0, &Cancel::new(), |_, &i| Some(i));
+        assert_eq!(sent.len(), 2, "no jobs still means one worker");
+    }
+
+    #[test]
+    fn a_cancel_stops_taking_new_items() {
+        let items: Vec<usize> = (0..100).collect();
+        let cancel = Cancel::new();
+        let (sent, _) = pooled(&items, 1, &cancel, |_, &i| {
+            if i == 3 {
+                cancel.cancel();
+            }
+            Some(i)
+        });
+        let made: Vec<usize> = sent.iter().map(|&(_, r)| r).collect();
+        assert_eq!(made, vec![0, 1, 2, 3], "the item in hand is finished");
+
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let (sent, _) = pooled(&items, 4, &cancel, |_, &i| Some(i));
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn a_worker_told_none_stops() {
+        let items: Vec<usize> = (0..100).collect();
+        let (sent, _) = pooled(&items, 1, &Cancel::new(), |_, &i| (i < 5).then_some(i));
+        assert_eq!(sent.len(), 5);
+    }
 }

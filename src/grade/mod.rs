@@ -20,7 +20,6 @@ pub mod submission;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rust_i18n::t;
 use serde::{Deserialize, Serialize};
@@ -736,33 +735,19 @@ pub fn run_all(
     cancel: &Cancel,
     done: &mut dyn FnMut(&Graded),
 ) -> Vec<Graded> {
-    let next = AtomicUsize::new(0);
     let finished = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<Graded>();
-        for lane in 0..jobs.max(1).min(subs.len()) {
-            let tx = tx.clone();
-            let next = &next;
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= subs.len() || cancel.is_cancelled() {
-                        break;
-                    }
-                    let graded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        batch.grade(&subs[i], lane, cancel)
-                    }));
-                    let graded = match graded {
-                        Ok(Some(g)) => g,
-                        Ok(None) => break,
-                        Err(_) => crashed_student(batch, &subs[i]),
-                    };
-                    if tx.send(graded).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+        // `None`: the batch was cancelled. A panic in aula is that
+        // student's `error`, and the batch goes on.
+        crate::run::spawn_workers(scope, subs, jobs, cancel, &tx, |lane, sub| {
+            let graded =
+                std::panic::catch_unwind(AssertUnwindSafe(|| batch.grade(sub, lane, cancel)));
+            match graded {
+                Ok(graded) => graded,
+                Err(_) => Some(crashed_student(batch, sub)),
+            }
+        });
         drop(tx);
         for graded in rx {
             done(&graded);
