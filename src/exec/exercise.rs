@@ -3,7 +3,9 @@
 //! The server and the first client compile side by side; the client's code
 //! waits at a gate until the server has bound `PORT`, so compiling never
 //! waits for listening, only running does. One loop here watches everything
-//! (bind, deadline, output sizes) and does all the killing.
+//! (bind, deadline, output sizes) and does all the killing: an
+//! [`ExerciseRun`] whose methods are its steps (start, a look, a client's
+//! end, the wind-down).
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -526,7 +528,7 @@ impl Setting<'_> {
     /// Starts the cell at `index`: a Python peer, a reference's compiled
     /// half where there is one, or else in a context (the spare one, reset,
     /// when there is one). `gate`: it waits until told to go.
-    fn start(
+    fn start_cell(
         &self,
         index: usize,
         gate: bool,
@@ -606,244 +608,280 @@ impl Clients {
 
 /// One run of the exercise on its ports. `None` when cancelled.
 fn attempt(setting: &Setting, cancel: &Cancel) -> Result<Option<ExerciseObservation>> {
-    let Setting {
-        engine, lane, ex, ..
-    } = *setting;
-    let opts = &engine.options;
-    let ports = setting.ports;
-    let mut relay = match ports.routes.is_empty() {
-        false => Some(super::net::relay::Relay::start(
-            ports.routes.clone(),
-            ports.server,
-            &engine.native_capture_dir(&format!("{}-relay", ex.id)),
-            lane.netns.as_deref(),
-        )?),
-        true => None,
-    };
-    let inject = std::env::var(PANIC_INJECTION_ENV).is_ok_and(|id| id == ex.id);
-
-    let mut spare: Vec<Kernel> = Vec::new();
-    let mut server = setting.start(ex.server, false, inject, &mut spare)?;
-    let mut clients = Clients {
-        running: Vec::new(),
-        ended: vec![None; ex.clients.len()],
-        next: 0,
-        fatal: false,
-        gates_open: false,
-        compiling: false,
-    };
-    // The first client, or all of them, compile beside the server and wait
-    // at their gates.
-    let first = if ex.concurrent { ex.clients.len() } else { 1 };
-    while clients.next < first {
-        let r = setting.start(ex.clients[clients.next], true, false, &mut spare)?;
-        clients.running.push((clients.next, r));
-        clients.next += 1;
-    }
-    let mut clock = Clock {
-        deadline: None,
-        bound: false,
-        timed_out: false,
-        cancelled: false,
-    };
+    let mut run = ExerciseRun::start(setting)?;
     // Every pass either waits POLL or ends the loop; each branch that ends it
     // is reached by the deadline at the latest.
-    while !clients.done() {
-        watch(
-            setting,
-            &mut clock,
-            &mut server,
-            &mut clients,
-            relay.as_mut(),
-            cancel,
-        )?;
+    while !run.clients.done() {
+        run.tick(cancel)?;
         // The last client's end is not followed by a wait: the verdict
         // waits for nothing but the server now.
-        if collect(setting, &clock, &mut clients, &mut spare)? || clients.done() {
+        if run.client_finished()? || run.clients.done() {
             continue;
         }
         std::thread::sleep(POLL);
     }
-
-    let tables = (&lane.tables, ports.server);
-    wait_for_end_or_idle(&server, clock.bound.then_some(tables), opts.grace);
-    let server_kept_running = !server.is_finished();
-    server.stop(Stop::Cleanup);
-    let (server_kernel, server_observed) = server.join(opts.output_cap);
-    for k in server_kernel.into_iter().chain(spare) {
-        // Nothing the exercise started outlives it (a process that left its
-        // cell's group included), so nothing of one student's code meets
-        // the next check: ended now, not when the context is reset.
-        k.killer().kill_all();
-        lane.pool.give_back(k);
-    }
-    if clock.cancelled {
-        return Ok(None);
-    }
-    let clients: Vec<CellObservation> = clients
-        .ended
-        .into_iter()
-        .zip(&ex.clients)
-        .map(|(o, &i)| o.unwrap_or_else(|| CellObservation::not_run(i)))
-        .collect();
-    let wire = relay.map(super::net::relay::Relay::finish);
-    Ok(Some(ExerciseObservation {
-        server: server_observed,
-        clients,
-        bound: clock.bound,
-        timed_out: clock.timed_out,
-        server_kept_running,
-        port: ports.port,
-        host: opts.host.clone(),
-        server_port: (ports.server != ports.port).then_some(ports.server),
-        wire: wire.filter(|_| opts.trace),
-    }))
+    Ok(run.wind_down())
 }
 
-/// What the run has seen of time and the server.
-struct Clock {
+/// One run of an exercise on its ports, step by step: [`ExerciseRun::start`]
+/// starts its cells, [`ExerciseRun::tick`] is one look at them (and does
+/// all the stopping), [`ExerciseRun::client_finished`] joins the clients
+/// that ended, and [`ExerciseRun::wind_down`] ends the server and says what
+/// the run saw. Dropped early (an error), it kills what still runs.
+struct ExerciseRun<'s, 'a> {
+    // Dropped in this order, as when they were one function's locals: the
+    // clients, the server, the spare contexts, the relay.
+    clients: Clients,
+    server: Running,
+    /// Contexts of clients that ended, reset and used again for the next.
+    spare: Vec<Kernel>,
+    relay: Option<super::net::relay::Relay>,
+    setting: &'s Setting<'a>,
+    /// When the exercise's time is up: set once the server's code starts.
     deadline: Option<Instant>,
+    /// The server was seen bound to its port.
     bound: bool,
+    /// A cell was stopped by the deadline or the compile limit.
     timed_out: bool,
+    /// The run was cancelled: nothing it saw is said.
     cancelled: bool,
 }
 
-/// One look at everything running: cancellation, the server binding (the
-/// gates open), output sizes, the compile limit and the deadline. Does all
-/// the stopping.
-fn watch(
-    setting: &Setting,
-    clock: &mut Clock,
-    server: &mut Running,
-    clients: &mut Clients,
-    relay: Option<&mut super::net::relay::Relay>,
-    cancel: &Cancel,
-) -> Result<()> {
-    let (ex, opts) = (setting.ex, &setting.engine.options);
-    let now = Instant::now();
-    if cancel.is_cancelled() {
-        clock.cancelled = true;
-        server.stop_compiling(Stop::Cleanup);
-        clients.all().for_each(|c| c.stop_compiling(Stop::Cleanup));
-    }
-    if clock.deadline.is_none() && server.capture.started() {
-        clock.deadline = Some(now + ex.timeout);
-    }
-    // A later client's compile does not count against the exercise's clock.
-    if clients.compiling
-        && let Some((_, c)) = clients.running.first()
-        && c.capture.started()
-    {
-        clients.compiling = false;
-        if let Some(d) = clock.deadline.as_mut() {
-            *d += c.begun.elapsed();
-        }
-    }
-    // A server binds from its cell's code on, never while it compiles.
-    if !clock.bound
-        && server.capture.started()
-        && setting.lane.tables.is_bound(setting.ports.server)
-    {
-        clock.bound = true;
-        if let Some(r) = relay {
-            r.listen()?;
-        }
-    }
-    open_gates(clock, clients, ex);
-    for r in std::iter::once(&mut *server).chain(clients.all()) {
-        if r.capture.stdout_bytes() > opts.output_cap as u64 {
-            r.stop(Stop::Flood);
-        }
-        // A cell still compiling at the compile limit: its compiler is
-        // stopped, and the cell says so.
-        if r.compiling() && r.begun + opts.compile_limit < now {
-            clock.timed_out = true;
-            r.stop_compiling(Stop::CompileDeadline);
-        }
-    }
-    // Clients of a concurrent exercise still compiling, with the server
-    // ready, are bounded by the compile limit, not the exercise's clock.
-    let compiling = clients.compiling || (ex.concurrent && clock.bound && !clients.gates_open);
-    if clock.deadline.is_some_and(|d| now > d && !compiling) {
-        clock.timed_out = true;
-        let mut all: Vec<&mut Running> = std::iter::once(server).chain(clients.all()).collect();
-        stop_together(&mut all, Stop::Deadline);
-    } else if server.is_finished() && !clock.bound {
-        // The server ended before any client could use it, or never started.
-        clients.all().for_each(|c| c.stop(Stop::Cleanup));
-    }
-    Ok(())
-}
+impl<'s, 'a> ExerciseRun<'s, 'a> {
+    /// Starts the relay (where one stands between), the server, and the
+    /// first client, or all of them: they compile beside the server and
+    /// wait at their gates.
+    fn start(setting: &'s Setting<'a>) -> Result<ExerciseRun<'s, 'a>> {
+        let Setting {
+            engine, lane, ex, ..
+        } = *setting;
+        let ports = setting.ports;
+        let relay = match ports.routes.is_empty() {
+            false => Some(super::net::relay::Relay::start(
+                ports.routes.clone(),
+                ports.server,
+                &engine.native_capture_dir(&format!("{}-relay", ex.id)),
+                lane.netns.as_deref(),
+            )?),
+            true => None,
+        };
+        let inject = std::env::var(PANIC_INJECTION_ENV).is_ok_and(|id| id == ex.id);
 
-/// Once the server is bound, the clients waiting at their gates go: the
-/// one of a sequential exercise at once; those of a concurrent one
-/// together, once every one of them has compiled (or failed to), with the
-/// exercise's whole time from then on.
-fn open_gates(clock: &mut Clock, clients: &mut Clients, ex: &Exercise) {
-    if !clock.bound || clients.gates_open {
-        return;
+        let mut spare: Vec<Kernel> = Vec::new();
+        let server = setting.start_cell(ex.server, false, inject, &mut spare)?;
+        let mut run = ExerciseRun {
+            clients: Clients {
+                running: Vec::new(),
+                ended: vec![None; ex.clients.len()],
+                next: 0,
+                fatal: false,
+                gates_open: false,
+                compiling: false,
+            },
+            server,
+            spare,
+            relay,
+            setting,
+            deadline: None,
+            bound: false,
+            timed_out: false,
+            cancelled: false,
+        };
+        let first = if ex.concurrent { ex.clients.len() } else { 1 };
+        while run.clients.next < first {
+            let index = ex.clients[run.clients.next];
+            let r = setting.start_cell(index, true, false, &mut run.spare)?;
+            run.clients.running.push((run.clients.next, r));
+            run.clients.next += 1;
+        }
+        Ok(run)
     }
-    let ready = |c: &Running| c.capture.waiting() || c.is_finished();
-    if ex.concurrent && !clients.running.iter().all(|(_, c)| ready(c)) {
-        return;
-    }
-    clients.gates_open = true;
-    for (_, c) in &clients.running {
-        c.capture.open_gate();
-    }
-    if ex.concurrent {
-        let full = Instant::now() + ex.timeout;
-        clock.deadline = Some(clock.deadline.map_or(full, |d| d.max(full)));
-    }
-}
 
-/// Joins every client that has ended; starts the next one of a sequential
-/// exercise; after a client that cannot be judged (it did not compile, was
-/// stopped, or the server was never bound), stops the rest. `true` when it
-/// started a client, so the caller looks again at once.
-fn collect(
-    setting: &Setting,
-    clock: &Clock,
-    clients: &mut Clients,
-    spare: &mut Vec<Kernel>,
-) -> Result<bool> {
-    let opts = &setting.engine.options;
-    let mut at = 0;
-    while at < clients.running.len() {
-        if !clients.running[at].1.is_finished() {
-            at += 1;
-            continue;
+    /// One look at everything running: cancellation, the server binding (the
+    /// gates open), output sizes, the compile limit and the deadline. Does all
+    /// the stopping.
+    fn tick(&mut self, cancel: &Cancel) -> Result<()> {
+        let (ex, opts) = (self.setting.ex, &self.setting.engine.options);
+        let now = Instant::now();
+        if cancel.is_cancelled() {
+            self.cancelled = true;
+            self.server.stop_compiling(Stop::Cleanup);
+            self.clients
+                .all()
+                .for_each(|c| c.stop_compiling(Stop::Cleanup));
         }
-        let (pos, c) = clients.running.remove(at);
-        let in_context = matches!(c.exec, Exec::Evcxr { .. });
-        let (kernel, mut observed) = c.join(opts.output_cap);
-        let port = setting.ports.clients[pos];
-        observed.port = (port != setting.ports.port).then_some(port);
-        let fatal = matches!(
-            observed.ending,
-            Ending::DoesNotCompile(_) | Ending::RunnerFailed(_)
-        ) || observed.stopped.is_some()
-            || !clock.bound
-            || clock.cancelled
-            || clock.timed_out
-            || (kernel.is_none() && in_context);
-        clients.ended[pos] = Some(observed);
-        spare.extend(kernel);
-        if fatal && !clients.fatal {
-            clients.fatal = true;
-            clients.all().for_each(|c| c.stop(Stop::Cleanup));
+        if self.deadline.is_none() && self.server.capture.started() {
+            self.deadline = Some(now + ex.timeout);
+        }
+        // A later client's compile does not count against the exercise's clock.
+        if self.clients.compiling
+            && let Some((_, c)) = self.clients.running.first()
+            && c.capture.started()
+        {
+            self.clients.compiling = false;
+            if let Some(d) = self.deadline.as_mut() {
+                *d += c.begun.elapsed();
+            }
+        }
+        // A server binds from its cell's code on, never while it compiles.
+        if !self.bound
+            && self.server.capture.started()
+            && self.setting.lane.tables.is_bound(self.setting.ports.server)
+        {
+            self.bound = true;
+            if let Some(r) = self.relay.as_mut() {
+                r.listen()?;
+            }
+        }
+        self.open_gates();
+        for r in std::iter::once(&mut self.server).chain(self.clients.all()) {
+            if r.capture.stdout_bytes() > opts.output_cap as u64 {
+                r.stop(Stop::Flood);
+            }
+            // A cell still compiling at the compile limit: its compiler is
+            // stopped, and the cell says so.
+            if r.compiling() && r.begun + opts.compile_limit < now {
+                self.timed_out = true;
+                r.stop_compiling(Stop::CompileDeadline);
+            }
+        }
+        // Clients of a concurrent exercise still compiling, with the server
+        // ready, are bounded by the compile limit, not the exercise's clock.
+        let compiling =
+            self.clients.compiling || (ex.concurrent && self.bound && !self.clients.gates_open);
+        if self.deadline.is_some_and(|d| now > d && !compiling) {
+            self.timed_out = true;
+            let mut all: Vec<&mut Running> = std::iter::once(&mut self.server)
+                .chain(self.clients.all())
+                .collect();
+            stop_together(&mut all, Stop::Deadline);
+        } else if self.server.is_finished() && !self.bound {
+            // The server ended before any client could use it, or never started.
+            self.clients.all().for_each(|c| c.stop(Stop::Cleanup));
+        }
+        Ok(())
+    }
+
+    /// Once the server is bound, the clients waiting at their gates go: the
+    /// one of a sequential exercise at once; those of a concurrent one
+    /// together, once every one of them has compiled (or failed to), with the
+    /// exercise's whole time from then on.
+    fn open_gates(&mut self) {
+        let ex = self.setting.ex;
+        let clients = &mut self.clients;
+        if !self.bound || clients.gates_open {
+            return;
+        }
+        let ready = |c: &Running| c.capture.waiting() || c.is_finished();
+        if ex.concurrent && !clients.running.iter().all(|(_, c)| ready(c)) {
+            return;
+        }
+        clients.gates_open = true;
+        for (_, c) in &clients.running {
+            c.capture.open_gate();
+        }
+        if ex.concurrent {
+            let full = Instant::now() + ex.timeout;
+            self.deadline = Some(self.deadline.map_or(full, |d| d.max(full)));
         }
     }
-    let sequential_next = clients.running.is_empty() && !clients.fatal && !clients.done();
-    if sequential_next {
-        // Each client in a context of its own: a fresh child, so nothing
-        // the previous client left running remains.
-        let index = setting.ex.clients[clients.next];
-        let r = setting.start(index, false, false, spare)?;
-        clients.running.push((clients.next, r));
-        clients.next += 1;
-        clients.compiling = true;
-        return Ok(true);
+
+    /// Joins every client that has ended; starts the next one of a sequential
+    /// exercise; after a client that cannot be judged (it did not compile, was
+    /// stopped, or the server was never bound), stops the rest. `true` when it
+    /// started a client, so the caller looks again at once.
+    fn client_finished(&mut self) -> Result<bool> {
+        let setting = self.setting;
+        let clients = &mut self.clients;
+        let mut at = 0;
+        while at < clients.running.len() {
+            if !clients.running[at].1.is_finished() {
+                at += 1;
+                continue;
+            }
+            let (pos, c) = clients.running.remove(at);
+            let in_context = matches!(c.exec, Exec::Evcxr { .. });
+            let (kernel, mut observed) = c.join(setting.engine.options.output_cap);
+            let port = setting.ports.clients[pos];
+            observed.port = (port != setting.ports.port).then_some(port);
+            let fatal = matches!(
+                observed.ending,
+                Ending::DoesNotCompile(_) | Ending::RunnerFailed(_)
+            ) || observed.stopped.is_some()
+                || !self.bound
+                || self.cancelled
+                || self.timed_out
+                || (kernel.is_none() && in_context);
+            clients.ended[pos] = Some(observed);
+            self.spare.extend(kernel);
+            if fatal && !clients.fatal {
+                clients.fatal = true;
+                clients.all().for_each(|c| c.stop(Stop::Cleanup));
+            }
+        }
+        let sequential_next = clients.running.is_empty() && !clients.fatal && !clients.done();
+        if sequential_next {
+            // Each client in a context of its own: a fresh child, so nothing
+            // the previous client left running remains.
+            let index = setting.ex.clients[clients.next];
+            let r = setting.start_cell(index, false, false, &mut self.spare)?;
+            clients.running.push((clients.next, r));
+            clients.next += 1;
+            clients.compiling = true;
+            return Ok(true);
+        }
+        Ok(false)
     }
-    Ok(false)
+
+    /// Once every client is done: the server's grace (or less, when it is
+    /// seen idle), then it is stopped and joined, its context and the spare
+    /// ones given back, and what the run saw is said. `None` when cancelled.
+    fn wind_down(self) -> Option<ExerciseObservation> {
+        let ExerciseRun {
+            clients,
+            mut server,
+            spare,
+            relay,
+            setting,
+            bound,
+            timed_out,
+            cancelled,
+            ..
+        } = self;
+        let (lane, ex, ports) = (setting.lane, setting.ex, setting.ports);
+        let opts = &setting.engine.options;
+        let tables = (&lane.tables, ports.server);
+        wait_for_end_or_idle(&server, bound.then_some(tables), opts.grace);
+        let server_kept_running = !server.is_finished();
+        server.stop(Stop::Cleanup);
+        let (server_kernel, server_observed) = server.join(opts.output_cap);
+        for k in server_kernel.into_iter().chain(spare) {
+            // Nothing the exercise started outlives it (a process that left its
+            // cell's group included), so nothing of one student's code meets
+            // the next check: ended now, not when the context is reset.
+            k.killer().kill_all();
+            lane.pool.give_back(k);
+        }
+        if cancelled {
+            return None;
+        }
+        let clients: Vec<CellObservation> = clients
+            .ended
+            .into_iter()
+            .zip(&ex.clients)
+            .map(|(o, &i)| o.unwrap_or_else(|| CellObservation::not_run(i)))
+            .collect();
+        let wire = relay.map(super::net::relay::Relay::finish);
+        Some(ExerciseObservation {
+            server: server_observed,
+            clients,
+            bound,
+            timed_out,
+            server_kept_running,
+            port: ports.port,
+            host: opts.host.clone(),
+            server_port: (ports.server != ports.port).then_some(ports.server),
+            wire: wire.filter(|_| opts.trace),
+        })
+    }
 }
