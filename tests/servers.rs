@@ -409,3 +409,52 @@ fn gradescope_results_have_the_specifications_fields_and_keep_hidden_input_hidde
     assert!(!results.exists());
     assert!(stderr.contains("this batch has 2"), "{stderr}");
 }
+
+#[test]
+fn a_port_another_program_took_before_the_server_bound_it_is_tried_again_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let taker = {
+        let dir = dir.path().to_path_buf();
+        // Plays the other program: binds the server's port as soon as the
+        // server has said which, and holds it until aula is done.
+        std::thread::spawn(move || {
+            let asked = dir.join("asked");
+            let deadline = Instant::now() + Duration::from_secs(240);
+            while !asked.exists() {
+                assert!(Instant::now() < deadline, "the server never said its port");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let port: u16 = std::fs::read_to_string(&asked).unwrap().parse().unwrap();
+            let held = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            std::fs::write(dir.join("taken"), "").unwrap();
+            (port, held)
+        })
+    };
+    let _one = EVCXR.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["run", "--format", "json", "tests/fixtures/servers/taken.md"])
+        .env("AULA_CACHE_DIR", cache.path())
+        .env("AULA_TEST_TAKEN_DIR", dir.path())
+        .current_dir(root())
+        .output()
+        .expect("aula runs");
+    let (first, _held) = taker.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(exercise(&r, "porta-tomada")["verdict"], "pass", "{r:#}");
+    let again: u16 = std::fs::read_to_string(dir.path().join("again"))
+        .expect("the exercise ran a second time")
+        .parse()
+        .unwrap();
+    assert_ne!(
+        again, first,
+        "the second try was given the taken port again"
+    );
+}

@@ -373,7 +373,10 @@ fn wait_for_end_or_idle(server: &Running, tables: Option<(&ports::Tables, u16)>,
 }
 
 /// How many times an exercise is run again on a new port when its server
-/// could not bind because something outside aula took the port meanwhile.
+/// could not bind because something outside aula took the port meanwhile:
+/// the server never bound it, and once the server's processes are gone the
+/// kernel's socket tables still show it bound. (What the student's code
+/// printed about it is no evidence: a server may bind its port twice.)
 const PORT_TRIES: usize = 3;
 
 /// The ports of one run of an exercise: what each cell is given.
@@ -478,19 +481,12 @@ pub fn run(
         let Some(obs) = attempt(&setting, cancel)? else {
             return Ok(None);
         };
-        if attempt_no == PORT_TRIES || !port_was_taken(&obs.server) || obs.bound {
+        let taken = !obs.bound && setting.lane.tables.is_bound(ports.server);
+        if attempt_no == PORT_TRIES || !taken {
             return Ok(Some(obs));
         }
     }
     unreachable!("the last try returns")
-}
-
-/// Whether the server failed because its port was taken: not the student's
-/// fault when aula handed the port out as free. std's `io::Error` says
-/// `AddrInUse` (its kind) or "Address already in use" (the OS's words).
-fn port_was_taken(server: &CellObservation) -> bool {
-    let says = |t: &str| t.contains("Address already in use") || t.contains("AddrInUse");
-    server.faults.iter().any(|f| says(&f.message)) || says(&server.stderr)
 }
 
 /// What one run of an exercise is made of, and how its cells start.
@@ -723,10 +719,15 @@ impl<'s, 'a> ExerciseRun<'s, 'a> {
                 *d += c.begun.elapsed();
             }
         }
-        // A server binds from its cell's code on, never while it compiles.
+        // A server binds from its cell's code on, never while it compiles;
+        // a socket another program took the port with is not its bind.
         if !self.bound
             && self.server.capture.started()
-            && self.setting.lane.tables.is_bound(self.setting.ports.server)
+            && self
+                .setting
+                .lane
+                .tables
+                .bound_by(self.setting.ports.server, &self.server.processes())
         {
             self.bound = true;
             if let Some(r) = self.relay.as_mut() {

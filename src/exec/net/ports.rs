@@ -163,6 +163,23 @@ impl Tables {
     /// sockets), so a relay can stand where the server does, and nowhere
     /// else. `true` marks TCP.
     pub fn bound_addresses(&self, port: u16) -> Vec<(bool, SocketAddr)> {
+        self.bound_sockets(port)
+            .into_iter()
+            .map(|b| (b.tcp, b.local))
+            .collect()
+    }
+
+    /// Whether a socket bound to `port` belongs to one of `pids`: the
+    /// server's own bind, not another program's that took the port after
+    /// aula found it free. Where a process's descriptors cannot be read
+    /// (another user's, under some confinements), its sockets are taken to
+    /// be its own, as they were before this could be asked.
+    pub fn bound_by(&self, port: u16, pids: &[i32]) -> bool {
+        let inodes: Vec<u64> = self.bound_sockets(port).iter().map(|b| b.inode).collect();
+        !inodes.is_empty() && pids.iter().any(|&pid| holds_any(pid, &inodes))
+    }
+
+    fn bound_sockets(&self, port: u16) -> Vec<BoundSocket> {
         if let Some(diag) = &self.socket {
             let mut diag = diag.lock().unwrap_or_else(|e| e.into_inner());
             if let Ok(found) = diag.bound(port) {
@@ -268,7 +285,7 @@ impl Diag {
         }
     }
 
-    fn bound(&mut self, port: u16) -> std::io::Result<Vec<(bool, SocketAddr)>> {
+    fn bound(&mut self, port: u16) -> std::io::Result<Vec<BoundSocket>> {
         use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
         use netlink_packet_sock_diag::inet::StateFlags;
         let mut found = Vec::new();
@@ -280,7 +297,11 @@ impl Diag {
             for family in [AF_INET, AF_INET6] {
                 for seen in self.dump(family, protocol, states.clone())? {
                     if seen.local.port() == port {
-                        found.push((tcp, seen.local));
+                        found.push(BoundSocket {
+                            tcp,
+                            local: seen.local,
+                            inode: seen.inode,
+                        });
                     }
                 }
             }
@@ -368,6 +389,7 @@ impl Diag {
                             local: SocketAddr::new(id.source_address, id.source_port),
                             remote: SocketAddr::new(id.destination_address, id.destination_port),
                             unread: r.header.recv_queue,
+                            inode: u64::from(r.header.inode),
                         });
                         // An exact lookup has one answer and no `Done`.
                         if !dump {
@@ -392,11 +414,39 @@ impl Diag {
     }
 }
 
+/// A socket bound to a port: by TCP (listening) or UDP, where, and its
+/// inode.
+struct BoundSocket {
+    tcp: bool,
+    local: SocketAddr,
+    inode: u64,
+}
+
+/// Whether `pid` holds a descriptor of one of the sockets `inodes`; true
+/// when its descriptors cannot be read (see [`Tables::bound_by`]).
+fn holds_any(pid: i32, inodes: &[u64]) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return std::path::Path::new(&format!("/proc/{pid}")).exists();
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            let target = target.to_string_lossy();
+            target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| inodes.contains(&n))
+        })
+    })
+}
+
 /// A socket as a netlink dump shows it.
 struct Seen {
     local: SocketAddr,
     remote: SocketAddr,
     unread: u32,
+    /// The socket's inode: what `/proc/PID/fd` links name (`socket:[N]`).
+    inode: u64,
 }
 
 /// [`Tables::open_connections`] through `/proc/PID/net/tcp*`.
@@ -430,7 +480,7 @@ fn proc_open(port: u16, pid: Option<i32>) -> Option<Vec<Open>> {
 }
 
 /// The same question through `/proc/PID/net/*` (or this process's own).
-fn proc_bound(port: u16, pid: Option<i32>) -> Vec<(bool, SocketAddr)> {
+fn proc_bound(port: u16, pid: Option<i32>) -> Vec<BoundSocket> {
     use procfs::net::{TcpNetEntry, TcpState, UdpNetEntry};
     type Tables = (
         Vec<procfs::ProcResult<Vec<TcpNetEntry>>>,
@@ -449,12 +499,20 @@ fn proc_bound(port: u16, pid: Option<i32>) -> Vec<(bool, SocketAddr)> {
     let mut found = Vec::new();
     for e in tcp.into_iter().flatten().flatten() {
         if e.local_address.port() == port && e.state == TcpState::Listen {
-            found.push((true, e.local_address));
+            found.push(BoundSocket {
+                tcp: true,
+                local: e.local_address,
+                inode: e.inode,
+            });
         }
     }
     for e in udp.into_iter().flatten().flatten() {
         if e.local_address.port() == port {
-            found.push((false, e.local_address));
+            found.push(BoundSocket {
+                tcp: false,
+                local: e.local_address,
+                inode: e.inode,
+            });
         }
     }
     found
@@ -495,6 +553,31 @@ mod tests {
         let netlink = Tables::here();
         assert!(netlink.socket.is_some(), "sock_diag netlink refused here");
         [netlink, Tables::with(None, Some(std::process::id() as i32))]
+    }
+
+    #[test]
+    fn a_bound_socket_belongs_to_the_process_that_holds_it_not_to_another() {
+        let other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let ours = [std::process::id() as i32];
+        let theirs = [other.id() as i32];
+        for tables in both_ways() {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            assert!(tables.bound_by(port, &ours));
+            assert!(!tables.bound_by(port, &theirs), "sleep holds no socket");
+            drop(listener);
+            assert!(!tables.bound_by(port, &ours), "nothing is bound");
+            let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let port = udp.local_addr().unwrap().port();
+            assert!(tables.bound_by(port, &ours));
+            assert!(!tables.bound_by(port, &theirs));
+        }
+        let mut other = other;
+        let _ = other.kill();
+        let _ = other.wait();
     }
 
     #[test]
