@@ -82,14 +82,6 @@ impl fmt::Display for UnitId {
     }
 }
 
-impl PartialEq<UnitId> for String {
-    /// A unit's text against the unit: `watch` asks its runner for
-    /// exercises by their text, and finds the current one by its unit.
-    fn eq(&self, other: &UnitId) -> bool {
-        *self == other.text
-    }
-}
-
 impl AsRef<str> for UnitId {
     /// Partitions hash and deal units by their text.
     fn as_ref(&self) -> &str {

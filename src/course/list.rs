@@ -23,7 +23,7 @@ pub fn json(course: &Course) -> String {
                     let ex = course.exercise_of(i);
                     serde_json::json!({
                         "id": ex.id,
-                        "name": e.name,
+                        "name": e.unit,
                         "line": ex.line,
                         "status": course.status(i).as_str(),
                         "points": ex.points,
@@ -35,7 +35,7 @@ pub fn json(course: &Course) -> String {
         .collect();
     let report = serde_json::json!({
         "lessons": lessons,
-        "current": course.current().map(|i| course.entries[i].name.clone()),
+        "current": course.current().map(|i| course.entries[i].unit.clone()),
         "summary": { "exercises": course.entries.len(), "done": course.done() },
     });
     serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"

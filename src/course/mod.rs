@@ -18,11 +18,10 @@ pub use progress::{Progress, Status};
 pub struct Entry {
     pub lesson: usize,
     pub exercise: usize,
-    /// Which unit it is: what its status and the current exercise go by.
+    /// Which unit it is (`lessons/07-sockets.md::tcp-echo` as text): what
+    /// its status and the current exercise go by, what `watch` asks its
+    /// runner for and shows, and `list` prints.
     pub unit: UnitId,
-    /// `unit` as text (`lessons/07-sockets.md::tcp-echo`): what `watch`
-    /// asks its runner for and shows, and `list` prints.
-    pub name: String,
 }
 
 pub struct Course {
@@ -39,14 +38,10 @@ fn entries_of(lessons: &[Lesson]) -> Vec<Entry> {
         .iter()
         .enumerate()
         .flat_map(|(li, l)| {
-            l.exercises.iter().enumerate().map(move |(ei, ex)| {
-                let unit = UnitId::exercise(l, ex);
-                Entry {
-                    lesson: li,
-                    exercise: ei,
-                    name: unit.to_string(),
-                    unit,
-                }
+            l.exercises.iter().enumerate().map(move |(ei, ex)| Entry {
+                lesson: li,
+                exercise: ei,
+                unit: UnitId::exercise(l, ex),
             })
         })
         .collect()

@@ -59,8 +59,8 @@ struct Ran {
 /// What the runner thread is asked to do.
 struct Request {
     lessons: Vec<Lesson>,
-    /// Qualified names of the exercises to run.
-    names: Vec<String>,
+    /// The exercises to run.
+    units: Vec<plan::UnitId>,
     cancel: Cancel,
 }
 
@@ -83,8 +83,7 @@ fn runner(
     for req in requests {
         let keys = Keys::new(&environment, cache.as_ref());
         let selected = |l: &Lesson, ex: &crate::lesson::Exercise| {
-            req.names
-                .contains(&plan::UnitId::exercise(l, ex).to_string())
+            req.units.contains(&plan::UnitId::exercise(l, ex))
         };
         let plan = Plan::new(&req.lessons, &selected, &keys);
         let untyped = crate::exec::evcxr::analysis::untyped_variables(&req.lessons);
@@ -214,9 +213,9 @@ impl Session {
             self.queued = Some(entries);
             return;
         }
-        let names: Vec<String> = entries
+        let units: Vec<plan::UnitId> = entries
             .iter()
-            .map(|&i| self.course.entries[i].name.clone())
+            .map(|&i| self.course.entries[i].unit.clone())
             .collect();
         let lessons: Vec<Lesson> = self
             .course
@@ -225,7 +224,7 @@ impl Session {
             .filter(|l| {
                 l.exercises
                     .iter()
-                    .any(|ex| names.contains(&plan::UnitId::exercise(l, ex).to_string()))
+                    .any(|ex| units.contains(&plan::UnitId::exercise(l, ex)))
             })
             .cloned()
             .collect();
@@ -237,7 +236,7 @@ impl Session {
         }
         let _ = self.requests.send(Request {
             lessons,
-            names,
+            units,
             cancel,
         });
     }
@@ -266,12 +265,12 @@ impl Session {
                 .collect();
             for e in &result.exercises {
                 self.course.record(lesson, e);
-                let name = lesson
+                let unit = lesson
                     .exercise(&e.id)
-                    .map(|ex| plan::UnitId::exercise(lesson, ex).to_string());
+                    .map(|ex| plan::UnitId::exercise(lesson, ex));
                 let is_current = self
                     .current
-                    .is_some_and(|c| Some(&self.course.entries[c].name) == name.as_ref());
+                    .is_some_and(|c| Some(&self.course.entries[c].unit) == unit.as_ref());
                 if is_current {
                     self.shown = Shown::Result {
                         result: e.clone(),
@@ -299,9 +298,9 @@ impl Session {
             Ok(touched) => {
                 let touched = touched.unwrap_or_default();
                 // Reloading renumbers entries: find the current one again.
-                let name = self.course.progress.current.clone();
-                self.current = name
-                    .and_then(|n| self.course.entries.iter().position(|e| e.name == n))
+                let unit = self.course.progress.current.clone();
+                self.current = unit
+                    .and_then(|u| self.course.entries.iter().position(|e| e.unit == u))
                     .or_else(|| self.course.current());
                 if matches!(self.shown, Shown::LessonErrors(_)) {
                     self.shown = Shown::Nothing;
@@ -471,7 +470,7 @@ impl Session {
         for (i, e) in self.course.entries.iter().enumerate() {
             let status = status_word(self.course.status(i), lang);
             let mark = if i == cursor { ">" } else { " " };
-            let _ = writeln!(out, "{mark} {status:<12} {}", e.name);
+            let _ = writeln!(out, "{mark} {status:<12} {}", e.unit);
         }
     }
 
