@@ -358,7 +358,10 @@ impl<'a> Keys<'a> {
         let mut key = KeyBuilder::new("exercise")
             .field("environment", &self.environment)
             .field("timeout", timeout_ms(ex))
-            .field("replay", format!("{replayed:?}"));
+            .field(
+                "replay",
+                serde_json::to_string(&replayed).unwrap_or_default(),
+            );
         key = crate_fields(key, &lesson.crates_of(ex));
         for &i in &seen.0 {
             let cell = lesson.cell(i);

@@ -7,6 +7,10 @@
 //!
 //! [`LAYERS`] and the README's drawing say the same: a test reads the
 //! drawing's groups and compares.
+//!
+//! The same reading of `src/` keeps every function short enough to hold in
+//! one's head: [`LONGEST`] lines at most, from its `fn` line to its closing
+//! brace (doc comments and attributes above it not counted).
 
 use std::path::{Path, PathBuf};
 
@@ -477,4 +481,93 @@ fn a_violation_names_the_file_line_and_import() {
             why: "`exec` and `report` share a layer and import none of each other".into(),
         }]
     );
+}
+
+/// The most lines a function of `src/` may have (see the module's doc).
+const LONGEST: usize = 100;
+
+/// Each function with a body in `code` (comments and strings blanked, see
+/// [`code_only`]): its name, the line its `fn` is on, and how many lines
+/// it spans to its closing brace.
+fn functions(code: &str) -> Vec<(String, usize, usize)> {
+    let bytes = code.as_bytes();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(off) = code[at..].find("fn") {
+        let start = at + off;
+        at = start + 2;
+        let before_ok = start == 0 || !is_ident(bytes[start - 1]);
+        let after = code[at..].trim_start();
+        let name: String = after
+            .bytes()
+            .take_while(|&b| is_ident(b))
+            .map(char::from)
+            .collect();
+        // `fn(u32)` is a pointer type, `fnord` an identifier: neither starts one.
+        if !before_ok || at < bytes.len() && is_ident(bytes[at]) || name.is_empty() {
+            continue;
+        }
+        let Some(open) = code[at..].find(['{', ';']).map(|o| at + o) else {
+            break;
+        };
+        if bytes[open] == b';' {
+            continue; // a declaration without a body (a trait's)
+        }
+        let mut depth = 0usize;
+        let mut close = open;
+        for (i, b) in code[open..].bytes().enumerate() {
+            match b {
+                b'{' => depth += 1,
+                b'}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                close = open + i;
+                break;
+            }
+        }
+        found.push((name, line_of(start), line_of(close) - line_of(start) + 1));
+    }
+    found
+}
+
+#[test]
+fn no_function_of_src_is_longer_than_one_can_hold_in_mind() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut counted = 0;
+    let mut long = Vec::new();
+    for path in files {
+        let code = code_only(&std::fs::read_to_string(&path).unwrap());
+        for (name, line, lines) in functions(&code) {
+            counted += 1;
+            if lines > LONGEST {
+                let file = path.strip_prefix(root).unwrap().display();
+                long.push(format!("{file}:{line} fn {name}: {lines} lines"));
+            }
+        }
+    }
+    assert!(counted > 500, "functions found in src/: {counted}");
+    assert!(
+        long.is_empty(),
+        "over {LONGEST} lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn a_function_is_counted_from_its_fn_line_to_its_closing_brace() {
+    let code = code_only(
+        "/// doc\n#[test]\nfn a() {\n    let s = \"}\";\n    if x { y(); }\n}\n\
+         trait T { fn b(&self); fn c(&self) -> u8 { 1 } }\n\
+         fn d(f: fn(u8) -> u8) -> impl Fn() { move || { f(1); } }\n",
+    );
+    let got = functions(&code);
+    let want = [("a", 3, 4), ("c", 7, 1), ("d", 8, 1)];
+    let want: Vec<(String, usize, usize)> =
+        want.iter().map(|&(n, l, c)| (n.to_owned(), l, c)).collect();
+    assert_eq!(got, want);
 }

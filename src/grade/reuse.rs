@@ -100,7 +100,7 @@ impl Reuse {
             .field("check", check.as_str())
             .field("exercise", &ex.id)
             .field("runs", crate::plan::fingerprint(lesson, ex))
-            .field("replay", format!("{replay:?}"));
+            .field("replay", serde_json::to_string(replay).unwrap_or_default());
         for i in ex.cells() {
             let origin = &lesson.cell(i).origin;
             key = key.field("at", format!("{}:{}", origin.path().display(), origin.line));
