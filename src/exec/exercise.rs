@@ -64,6 +64,9 @@ struct Running {
     capture: Capture,
     exec: Exec,
     stopped: Option<Stop>,
+    /// How many faults the cell had recorded when it was marked stopped:
+    /// those after are the stop's doing (see [`Running::mark_stopped`]).
+    faults_at_stop: Option<usize>,
     begun: Instant,
 }
 
@@ -94,6 +97,7 @@ impl Running {
                 thread: Some(thread),
             },
             stopped: None,
+            faults_at_stop: None,
             begun: Instant::now(),
         }
     }
@@ -144,6 +148,7 @@ impl Running {
                 group,
             },
             stopped: None,
+            faults_at_stop: None,
             begun: Instant::now(),
         })
     }
@@ -205,10 +210,16 @@ impl Running {
 
     /// Says the cell was stopped for `why`, if it is still running, without
     /// killing it yet: see [`stop_together`].
+    ///
+    /// A fault the cell records from here on is what the stopping did to
+    /// it, not its own: a client whose server is killed first at the
+    /// deadline gets a reset, and under load can record it before its own
+    /// kill lands. Only the faults recorded before are kept.
     fn mark_stopped(&mut self, why: Stop) -> bool {
         let running = self.stopped.is_none() && !self.is_finished();
         if running {
             self.stopped = Some(why);
+            self.faults_at_stop = Some(self.capture.faults().len());
         }
         running
     }
@@ -275,6 +286,8 @@ impl Running {
             }
         };
         let stdout = self.capture.stdout(cap);
+        let mut faults = self.capture.faults();
+        faults.truncate(self.faults_at_stop.unwrap_or(usize::MAX));
         let observation = CellObservation {
             cell: self.cell,
             ending,
@@ -283,7 +296,7 @@ impl Running {
             stdout: stdout.text,
             stdout_bytes: stdout.bytes,
             stderr: self.capture.stderr(64 * 1024).text,
-            faults: self.capture.faults(),
+            faults,
             replay_faults: self.capture.replay_faults(),
             duration: self.begun.elapsed(),
             port: None,
