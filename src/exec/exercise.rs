@@ -568,12 +568,15 @@ impl Setting<'_> {
                 .arg(if gate { "1" } else { "0" });
             return Running::start_process(command, index, capture, opts.limits, netns, None);
         }
+        let key = self.cell_key(index);
         let mut kernel = match spare.pop() {
             Some(mut k) => {
                 k.reset()?;
+                // It compiles this cell now: the next run should find it so.
+                k.compiles(Some(&key));
                 k
             }
-            None => self.lane.pool.take_for(Some(&self.cell_key(index)))?,
+            None => self.lane.pool.take_for(Some(&key))?,
         };
         kernel.link_crates(self.crates.clone());
         let capture = engine.new_capture(&kernel, &self.name(index))?;
@@ -740,7 +743,7 @@ impl<'s, 'a> ExerciseRun<'s, 'a> {
                 .setting
                 .lane
                 .tables
-                .bound_by(self.setting.ports.server, &self.server.processes())
+                .bound_by(self.setting.ports.server, || self.server.processes())
         {
             self.bound = true;
             if let Some(r) = self.relay.as_mut() {

@@ -464,6 +464,12 @@ impl Kernel {
         Ok(())
     }
 
+    /// Names the cell this context compiles next, `None` for one that is
+    /// not the same on every run (see [`super::pool::Pool::take_for`]).
+    pub fn compiles(&mut self, cell: Option<&str>) {
+        self.last_cell = cell.map(str::to_owned);
+    }
+
     /// The crates the next evaluations may use (a lesson's `:dep` lines),
     /// or none. Their flags go into the build settings with the next eval.
     pub fn link_crates(&mut self, crates: Option<Arc<Built>>) {

@@ -164,7 +164,7 @@ impl Pool {
             if let Some(mut k) = st.pick(cell) {
                 drop(st);
                 k.reset()?;
-                k.last_cell = cell.map(str::to_owned);
+                k.compiles(cell);
                 return Ok(k);
             }
             if let Some(e) = st.failed.take() {

@@ -174,9 +174,11 @@ impl Tables {
     /// aula found it free. Where a process's descriptors cannot be read
     /// (another user's, under some confinements), its sockets are taken to
     /// be its own, as they were before this could be asked.
-    pub fn bound_by(&self, port: u16, pids: &[i32]) -> bool {
+    /// `pids` is asked only once something is bound: readiness asks every
+    /// few milliseconds while the server starts.
+    pub fn bound_by(&self, port: u16, pids: impl FnOnce() -> Vec<i32>) -> bool {
         let inodes: Vec<u64> = self.bound_sockets(port).iter().map(|b| b.inode).collect();
-        !inodes.is_empty() && pids.iter().any(|&pid| holds_any(pid, &inodes))
+        !inodes.is_empty() && pids().iter().any(|&pid| holds_any(pid, &inodes))
     }
 
     fn bound_sockets(&self, port: u16) -> Vec<BoundSocket> {
@@ -566,14 +568,17 @@ mod tests {
         for tables in both_ways() {
             let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
             let port = listener.local_addr().unwrap().port();
-            assert!(tables.bound_by(port, &ours));
-            assert!(!tables.bound_by(port, &theirs), "sleep holds no socket");
+            assert!(tables.bound_by(port, || ours.to_vec()));
+            assert!(
+                !tables.bound_by(port, || theirs.to_vec()),
+                "sleep holds no socket"
+            );
             drop(listener);
-            assert!(!tables.bound_by(port, &ours), "nothing is bound");
+            assert!(!tables.bound_by(port, || ours.to_vec()), "nothing is bound");
             let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
             let port = udp.local_addr().unwrap().port();
-            assert!(tables.bound_by(port, &ours));
-            assert!(!tables.bound_by(port, &theirs));
+            assert!(tables.bound_by(port, || ours.to_vec()));
+            assert!(!tables.bound_by(port, || theirs.to_vec()));
         }
         let mut other = other;
         let _ = other.kill();
